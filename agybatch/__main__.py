@@ -1,0 +1,3 @@
+from agybatch.cli.main import main
+
+raise SystemExit(main())

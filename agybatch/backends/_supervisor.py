@@ -1,0 +1,138 @@
+"""The supervisor of one local job: a forked, detached process that outlives the runner.
+
+It claims the job folder, spawns the command in its own process group with
+its output in ``output.log``, enforces the task's timeout, turns SIGTERM into
+a graceful cancel (SIGTERM to the group, SIGKILL after the grace period) and
+writes ``status.json`` when the command ends, whoever is watching.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+
+CLAIM, PROC, STATUS, LOG, SPEC = "claim", "proc.json", "status.json", "output.log", "spec.json"
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def start_ticks(pid: int):
+    """The process's start time in clock ticks (field 22 of /proc/PID/stat), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
+def claim(jobdir: str, owner: str) -> bool:
+    """Atomically claim ``jobdir`` for ``owner``; False if someone already did."""
+    try:
+        fd = os.open(os.path.join(jobdir, CLAIM), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    os.write(fd, owner.encode())
+    os.close(fd)
+    return True
+
+
+def supervise(jobdir: str, spec: dict) -> None:
+    """Run in the forked child; never returns."""
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        _detach_stdio()
+        os.closerange(3, 65536)
+        if claim(jobdir, "supervisor"):
+            _run(jobdir, spec)
+    except BaseException:
+        pass
+    finally:
+        os._exit(0)
+
+
+def _detach_stdio() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+def _run(jobdir: str, spec: dict) -> None:
+    log = os.open(os.path.join(jobdir, LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    started = time.time()
+    argv, env = spec["argv"], spec["env"]
+    program = shutil.which(argv[0], path=env.get("PATH", os.defpath)) if os.sep not in argv[0] else argv[0]
+    child, failure = None, None
+    try:
+        os.chdir(spec["cwd"])
+        if program is None:
+            raise FileNotFoundError(2, "command not found", argv[0])
+        child = os.posix_spawn(
+            program, argv, env,
+            file_actions=[(os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)],
+            setpgroup=0, setsigmask=(), setsigdef=(signal.SIGTERM, signal.SIGINT, signal.SIGALRM),
+        )
+    except OSError as exc:
+        failure = f"agybatch: cannot start {argv[0]!r}: {exc.strerror}\n"
+        os.write(log, failure.encode())
+    if child is None:
+        _finish(jobdir, "failed", 127, started, failure.strip())
+        return
+    write_json_atomic(os.path.join(jobdir, PROC), {
+        "pid": os.getpid(), "start_ticks": start_ticks(os.getpid()), "child": child, "started_at": started,
+    })
+    stopping = {"reason": None, "escalated": False}
+
+    def stop(reason: str) -> None:
+        if stopping["reason"] is None:
+            stopping["reason"] = reason
+        _killpg(child, signal.SIGTERM)
+        stopping["escalated"] = True
+        signal.setitimer(signal.ITIMER_REAL, spec["grace"])
+
+    def on_alarm(_sig, _frame) -> None:
+        if stopping["escalated"]:
+            _killpg(child, signal.SIGKILL)
+        else:
+            stop("timed_out")
+
+    signal.signal(signal.SIGTERM, lambda _s, _f: stop("cancelled"))
+    signal.signal(signal.SIGALRM, on_alarm)
+    if spec.get("timeout"):
+        signal.setitimer(signal.ITIMER_REAL, max(0.001, spec["timeout"] - (time.time() - started)))
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    _, status = os.waitpid(child, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    code = os.waitstatus_to_exitcode(status)
+    reason = stopping["reason"]
+    state = reason or ("succeeded" if code == 0 else "failed")
+    detail = {"timed_out": f"timed out after {spec.get('timeout'):g}s", "cancelled": "cancelled"}.get(reason)
+    _finish(jobdir, state, code, started, detail)
+
+
+def _finish(jobdir, state, code, started, reason) -> None:
+    write_json_atomic(os.path.join(jobdir, STATUS), {
+        "state": state, "exit_code": code, "started_at": started, "ended_at": time.time(), "reason": reason,
+    })
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

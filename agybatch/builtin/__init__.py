@@ -1,0 +1,1 @@
+"""Built-in plugins: ordinary plugin modules, registered by short name."""

@@ -1,0 +1,157 @@
+"""The terminal reporter: a live progress line on a TTY, plain lines otherwise, a summary.
+
+Verbosity: ``-v`` adds every submission and state change, ``-q`` prints only
+the summary line, ``-qq`` nothing but errors. With ``--json`` it writes to
+stderr so stdout carries only the JSON object. Colours follow ``--color``
+(``auto`` means: only on a TTY, and never when ``NO_COLOR`` is set).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from agybatch import hookimpl
+from agybatch.model import OUTCOME_ORDER, Outcome
+from agybatch.units import format_duration
+
+COLOURS = {
+    Outcome.SUCCEEDED: "GREEN", Outcome.FAILED: "RED", Outcome.ERROR: "RED", Outcome.LOST: "RED",
+    Outcome.TIMED_OUT: "YELLOW", Outcome.STALLED: "YELLOW", Outcome.CANCELLED: "YELLOW",
+    Outcome.SKIPPED: "WHITE",
+}
+
+
+@hookimpl
+def configure(config):
+    if getattr(config.option, "command", None) in ("run", "join"):
+        config.pluginmanager.register(TerminalReporter(config), "terminalreporter")
+
+
+def want_colour(choice: str, stream) -> bool:
+    if choice == "yes":
+        return True
+    if choice == "no" or os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
+
+
+class TerminalReporter:
+    """Writes the run's progress and summary; swap it out with ``-p no:terminal``."""
+
+    def __init__(self, config, stream=None) -> None:
+        option = config.option
+        self.stream = stream or (sys.stderr if getattr(option, "json", False) else sys.stdout)
+        self.verbosity = getattr(option, "verbose", 0)
+        self.colour = want_colour(getattr(option, "color", "auto"), self.stream)
+        self.live = self.stream.isatty() and self.verbosity >= 0
+        self._line_shown = False
+        self._started = time.time()
+
+    # -- output primitives --------------------------------------------------------
+
+    def paint(self, text: str, colour: str | None, bold: bool = False) -> str:
+        if not self.colour or not colour:
+            return text
+        from colorama import Fore, Style
+
+        return f"{Style.BRIGHT if bold else ''}{getattr(Fore, colour)}{text}{Style.RESET_ALL}"
+
+    def line(self, text: str = "") -> None:
+        self._clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self._line_shown:
+            self.stream.write("\r\x1b[2K")
+            self._line_shown = False
+
+    def _progress(self, records) -> None:
+        if not self.live:
+            return
+        states: dict[str, int] = {}
+        for rec in records:
+            key = rec.outcome.text if rec.outcome else (rec.state.value if rec.state else rec.phase)
+            states[key] = states.get(key, 0) + 1
+        done = sum(1 for r in records if r.outcome)
+        parts = " · ".join(f"{n} {name}" for name, n in states.items())
+        text = f"[{done}/{len(records)}] {parts} · {format_duration(time.time() - self._started)}"
+        self._clear()
+        self.stream.write(text[: _width() - 1])
+        self.stream.flush()
+        self._line_shown = True
+
+    # -- hooks ----------------------------------------------------------------------
+
+    @hookimpl
+    def on_session_start(self, session):
+        self._started = time.time()
+        if self.verbosity >= 0:
+            verb = "joining" if session.resumed else "running"
+            n = len(session.batch.tasks)
+            self.line(self.paint(
+                f"agybatch {verb} batch {session.batch.name!r}: {n} task{'s' * (n != 1)} "
+                f"on {session.batch.backend} · run {session.run_id}", None, bold=True))
+
+    @hookimpl
+    def on_submit(self, session, task, job):
+        if self.verbosity > 0:
+            self.line(f"submitted {task.label} -> {job.job_id}")
+
+    @hookimpl
+    def on_state_change(self, session, task, job, previous, outcome):
+        if outcome is not None and self.verbosity >= 0:
+            took = _took(job)
+            text = f"{outcome.text:<10} {task.label}{f' ({took})' if took else ''}"
+            self.line(self.paint(text, COLOURS[outcome]))
+        elif self.verbosity > 0 and job is not None:
+            self.line(f"{job.state.value:<10} {task.label} ({job.job_id})")
+
+    @hookimpl
+    def on_tick(self, session, records):
+        self._progress(records)
+
+    @hookimpl(trylast=True)
+    def on_join(self, session, summary):
+        self._clear()
+        if self.verbosity < -1:
+            return
+        if self.verbosity >= 0:
+            for task in summary.not_ok():
+                if task.outcome is None:
+                    continue
+                label = task.duration_label or f"{task.label} ({format_duration(task.duration_s)}, {task.outcome.text})"
+                detail = f": {task.reason}" if task.reason else ""
+                if task.exit_code not in (None, 0) and task.outcome is Outcome.FAILED:
+                    detail = f": exit {task.exit_code}" + (f", {task.reason}" if task.reason else "")
+                self.line(f"  {self.paint(label, COLOURS[task.outcome])}{detail}")
+                if task.log_path:
+                    self.line(f"      log: {task.log_path}")
+        self.line(self.summary_line(summary))
+        if summary.interrupted:
+            self.line(f"The jobs keep running. Re-attach with: agybatch join {summary.run_id}")
+
+    def summary_line(self, summary) -> str:
+        counts = summary.counts
+        parts = [self.paint(f"{counts[o.value]} {o.text}", COLOURS[o], bold=True)
+                 for o in OUTCOME_ORDER if counts[o.value]]
+        unsettled = sum(1 for t in summary.tasks if t.outcome is None)
+        if unsettled:
+            parts.append(f"{unsettled} unsettled")
+        took = format_duration(summary.duration_s)
+        head = "interrupted: " if summary.interrupted else ""
+        colour = {0: "GREEN", 1: "RED", 2: "YELLOW"}.get(int(summary.exit_code), "YELLOW")
+        return self.paint("== ", colour) + head + ", ".join(parts or ["no tasks"]) + f" in {took}" + self.paint(" ==", colour)
+
+
+def _took(job) -> str:
+    if job is None or job.ended_at is None or job.started_at is None:
+        return ""
+    return format_duration(job.ended_at - job.started_at)
+
+
+def _width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((80, 20)).columns

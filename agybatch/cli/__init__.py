@@ -1,0 +1,1 @@
+"""The ``agybatch`` command line: one module per group of commands."""

@@ -1,0 +1,79 @@
+"""What several commands share: plugins, backends, the journal and finding runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UsageError
+from ..manager import build_manager
+from ..project import Project, load_project
+from ..session import Config
+
+
+def plugin_specs(options, project: Project | None) -> tuple:
+    return tuple(getattr(options, "plugins", None) or ())
+
+
+def make_config(options, project: Project, batch_folder: Path | None = None) -> Config:
+    """Load every plugin for ``project`` (and ``batch_folder``'s ``batchconf.py``) into a Config."""
+    project_plugins = project.settings.get("plugins", [])
+    if not isinstance(project_plugins, list) or not all(isinstance(p, str) for p in project_plugins):
+        raise UsageError(f"{project.settings_path}: 'plugins' must be a list of module names")
+    pm, origins = build_manager(plugin_specs(options, project), project_plugins, batch_folder)
+    return Config(option=options, pluginmanager=pm, project=project, plugin_origins=origins)
+
+
+def collect(pm, hook_name: str) -> dict:
+    """Call a ``register_*`` hook and return what was registered, by name."""
+    found: dict = {}
+
+    def register(name, value=None):
+        found[name] = value
+
+    getattr(pm.hook, hook_name)(register=register)
+    return found
+
+
+def open_journal(project: Project):
+    from ..journal import Journal
+
+    return Journal(project.state_dir)
+
+
+def find_run(journal, run_id: str | None, unfinished: bool = False):
+    """The run row for ``run_id``, or the latest (unfinished) run; UsageError if there is none."""
+    if run_id:
+        row = journal.run(run_id)
+        if row is None:
+            raise UsageError(f"no run {run_id!r} in {journal.path}")
+        return row
+    row = journal.latest_run(unfinished=unfinished)
+    if row is None:
+        what = "unfinished run to join" if unfinished else "run"
+        raise UsageError(f"no {what} in {journal.path}")
+    return row
+
+
+def project_from_cwd() -> Project:
+    return load_project(Path.cwd())
+
+
+def make_backend(config: Config, run_row):
+    """The backend of a recorded run, built from its journalled settings."""
+    from ..backends import BackendContext
+
+    settings = json.loads(run_row["settings"])
+    backends = collect(config.pluginmanager, "register_backends")
+    name = run_row["backend"]
+    if name not in backends:
+        raise UsageError(f"run {run_row['run_id']} used backend {name!r}, which is not registered now")
+    state_dir = config.project.state_dir
+    context = BackendContext(
+        run_id=run_row["run_id"], state_dir=state_dir, run_dir=state_dir / "runs" / run_row["run_id"],
+        batch_folder=Path(run_row["batch_path"]).parent, options=settings.get("backend_options", {}),
+    )
+    return backends[name](context)
+
+
+def print_json(data) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))

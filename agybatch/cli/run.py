@@ -1,0 +1,121 @@
+"""``agybatch run`` and ``agybatch join``: set up a session and hand it to the runner."""
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+from ..config import batch_from_journal, load_batch
+from ..errors import AgybatchError, NoTasksError, UsageError
+from ..manager import culprit
+from ..model import ExitCode
+from ..project import load_project, resolve_batch
+from ..records import TaskRecord
+from ..session import Session
+from .common import collect, find_run, make_backend, make_config, open_journal, print_json, project_from_cwd
+from .main import finish_parse
+
+
+def new_run_id() -> str:
+    """A sortable, unique run ID such as ``20261126-185112-3f9a``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def _setup(parser, argv, known, project, batch_folder):
+    config = make_config(known, project, batch_folder)
+    hook = config.pluginmanager.hook
+    _guarded(hook.addoption, "addoption", parser=parser.subparsers[known.command])
+    config.option = finish_parse(parser, argv)
+    _guarded(hook.configure, "configure", config=config)
+    return config
+
+
+def _guarded(hook, name, **kwargs):
+    try:
+        hook.call_historic(kwargs=kwargs)
+    except AgybatchError:
+        raise
+    except Exception as exc:
+        err = AgybatchError(f"plugin {culprit(hook, exc)!r} failed in {name}: {type(exc).__name__}: {exc}")
+        raise err from None
+
+
+def cmd_run(parser, argv, known) -> int:
+    batch_path = resolve_batch(known.batch)
+    project = load_project(batch_path.parent)
+    config = _setup(parser, argv, known, project, batch_path.parent)
+    options = config.option
+    pm = config.pluginmanager
+    overrides = {"deadline": options.deadline, "max_parallel": options.max_parallel, "backend": options.backend}
+    batch = load_batch(batch_path, project, collect(pm, "register_backends"), collect(pm, "register_tables"),
+                       overrides)
+    if not batch.tasks:
+        raise NoTasksError(f"{batch_path}: the batch has no [[task]] to run")
+    journal = open_journal(project)
+    session = Session(config=config, batch=batch, run_id=new_run_id(), journal=journal)
+    records = [TaskRecord(seq=i, task=task) for i, task in enumerate(batch.tasks)]
+    return _execute(session, records, started_at=time.time(), new=True)
+
+
+def cmd_join(parser, argv, known) -> int:
+    project = project_from_cwd()
+    journal = open_journal(project)
+    row = find_run(journal, known.run_id, unfinished=True)
+    if row["exit_code"] is not None and row["exit_code"] != ExitCode.INTERRUPTED:
+        raise UsageError(f"run {row['run_id']} already finished ({row['verdict']}); nothing to join")
+    batch_folder = Path(row["batch_path"]).parent
+    project = load_project(batch_folder) if batch_folder.is_dir() else project
+    config = _setup(parser, argv, known, project, batch_folder if batch_folder.is_dir() else None)
+    records = [TaskRecord.from_row(r) for r in journal.tasks(row["run_id"])]
+    batch = batch_from_journal(row, project, tuple(r.task for r in records))
+    session = Session(config=config, batch=batch, run_id=row["run_id"], journal=journal, resumed=True)
+    return _execute(session, records, started_at=row["started_at"], new=False, run_row=row)
+
+
+def _execute(session, records, started_at: float, new: bool, run_row=None) -> int:
+    from ..backends import BackendContext
+    from ..manager import call_hook
+    from ..runner import Runner
+
+    config, batch, journal = session.config, session.batch, session.journal
+    pm = config.pluginmanager
+    if run_row is None:
+        context = BackendContext(run_id=session.run_id, state_dir=session.state_dir, run_dir=session.run_dir,
+                                 batch_folder=batch.folder, options=batch.backend_options)
+        backend = collect(pm, "register_backends")[batch.backend](context)
+    else:
+        backend = make_backend(config, run_row)
+    exit_code = ExitCode.INTERNAL_ERROR
+    started = False
+    try:
+        _start_session(pm, session)
+        started = True
+        if new:
+            journal.create_run(session.run_id, batch.name, batch.path, batch.backend, batch.settings(),
+                               started_at, [(r.seq, r.label, r.task.to_dict()) for r in records])
+        else:
+            journal.reopen_run(session.run_id)
+        runner = Runner(session, backend, records, started_at,
+                        cancel_on_interrupt=config.option.cancel_on_interrupt)
+        summary = runner.run()
+        journal.finish_run(session.run_id, summary.ended_at, int(summary.exit_code), summary.verdict,
+                           summary.poll_failures)
+        call_hook(pm, "on_join", summary.plugin_errors, session=session, summary=summary)
+        exit_code = summary.exit_code
+        if config.option.json:
+            print_json(summary.to_json())
+        return int(exit_code)
+    finally:
+        if started:
+            call_hook(pm, "on_session_end", None, session=session, exit_code=int(exit_code))
+        backend.close()
+
+
+def _start_session(pm, session) -> None:
+    try:
+        pm.hook.on_session_start(session=session)
+    except AgybatchError:
+        raise
+    except Exception as exc:
+        raise AgybatchError(f"plugin {culprit(pm.hook.on_session_start, exc)!r} failed in "
+                            f"on_session_start: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,230 @@
+"""The run journal: one SQLite file (WAL) holding every run, submission and state change.
+
+Writes are transactions: a runner killed at any instant leaves either the
+old or the new row, never half of one. The runner commits before any hook
+is called, so ``agybatch join`` can always pick up where a run stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import JournalError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    batch TEXT NOT NULL,
+    batch_path TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    exit_code INTEGER,
+    verdict TEXT,
+    poll_failures INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    seq INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    phase TEXT NOT NULL DEFAULT 'pending',
+    submit_key TEXT,
+    job_id TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    state TEXT,
+    exit_code INTEGER,
+    submitted_at REAL,
+    started_at REAL,
+    ended_at REAL,
+    outcome TEXT,
+    reason TEXT,
+    log_path TEXT,
+    PRIMARY KEY (run_id, label)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    job_id TEXT,
+    state TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_batch ON runs(batch, started_at);
+"""
+
+#: Columns of ``tasks`` that :meth:`Journal.update_task` may set.
+TASK_FIELDS = (
+    "phase", "submit_key", "job_id", "attempts", "state", "exit_code", "submitted_at",
+    "started_at", "ended_at", "outcome", "reason", "log_path",
+)
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) owner-only (0700); an existing folder is left as is."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot create state folder: {exc.strerror}") from None
+    return path
+
+
+class Journal:
+    """The SQLite journal in ``<state>/journal.sqlite``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = ensure_private_dir(state_dir) / "journal.sqlite"
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"{self.path}: cannot open journal: {exc}") from None
+        self._depth = 0
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self):
+        """Group writes into one commit; nested uses join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: journal is not writable: {exc}") from None
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot commit to journal: {exc}") from None
+
+    def _write(self, sql: str, params=()) -> None:
+        try:
+            with self.transaction():
+                self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: journal write failed: {exc}") from None
+
+    def _read(self, sql: str, params=()) -> list:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: journal read failed: {exc}") from None
+
+    # -- runs ---------------------------------------------------------------
+
+    def create_run(self, run_id, batch, batch_path, backend, settings, started_at, tasks) -> None:
+        """Record a new run and its tasks (``[(seq, label, spec_dict)]``) in one commit."""
+        try:
+            with self.transaction():
+                self.db.execute(
+                    "INSERT INTO runs (run_id, batch, batch_path, backend, settings, started_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, batch, str(batch_path), backend, json.dumps(settings), started_at),
+                )
+                self.db.executemany(
+                    "INSERT INTO tasks (run_id, seq, label, spec) VALUES (?, ?, ?, ?)",
+                    [(run_id, seq, label, json.dumps(spec)) for seq, label, spec in tasks],
+                )
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot record run: {exc}") from None
+
+    def finish_run(self, run_id, ended_at, exit_code, verdict, poll_failures) -> None:
+        self._write(
+            "UPDATE runs SET ended_at=?, exit_code=?, verdict=?, poll_failures=? WHERE run_id=?",
+            (ended_at, exit_code, verdict, poll_failures, run_id),
+        )
+
+    def reopen_run(self, run_id) -> None:
+        """Mark an interrupted run unfinished again, for ``join``."""
+        self._write("UPDATE runs SET ended_at=NULL, exit_code=NULL, verdict=NULL WHERE run_id=?", (run_id,))
+
+    def request_cancel(self, run_id) -> None:
+        self._write("UPDATE runs SET cancel_requested=1 WHERE run_id=?", (run_id,))
+
+    def cancel_requested(self, run_id) -> bool:
+        rows = self._read("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,))
+        return bool(rows and rows[0]["cancel_requested"])
+
+    def run(self, run_id):
+        rows = self._read("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        return rows[0] if rows else None
+
+    def runs(self, batch=None, limit=None) -> list:
+        """Runs, newest first, optionally of one batch."""
+        sql, params = "SELECT * FROM runs", []
+        if batch is not None:
+            sql += " WHERE batch=?"
+            params.append(batch)
+        sql += " ORDER BY started_at DESC, rowid DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self._read(sql, params)
+
+    def latest_run(self, unfinished=False, batch=None):
+        """The newest run (only those without a verdict or interrupted, if ``unfinished``)."""
+        for row in self.runs(batch):
+            if not unfinished or row["exit_code"] is None or row["exit_code"] == 130:
+                return row
+        return None
+
+    # -- tasks and events ----------------------------------------------------
+
+    def tasks(self, run_id) -> list:
+        return self._read("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (run_id,))
+
+    def update_task(self, run_id, label, event=None, **fields) -> None:
+        """Set ``fields`` of one task and append ``event`` ``(kind, job_id, state, detail)``."""
+        unknown = set(fields) - set(TASK_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+        try:
+            with self.transaction():
+                if fields:
+                    sets = ", ".join(f"{name}=?" for name in fields)
+                    self.db.execute(
+                        f"UPDATE tasks SET {sets} WHERE run_id=? AND label=?",
+                        (*fields.values(), run_id, label),
+                    )
+                if event is not None:
+                    kind, job_id, state, detail = event
+                    self.db.execute(
+                        "INSERT INTO events (run_id, label, at, kind, job_id, state, detail)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, label, time.time(), kind, job_id, state, detail),
+                    )
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: journal write failed: {exc}") from None
+
+    def events(self, run_id, label=None) -> list:
+        sql, params = "SELECT * FROM events WHERE run_id=?", [run_id]
+        if label is not None:
+            sql += " AND label=?"
+            params.append(label)
+        return self._read(sql + " ORDER BY id", params)

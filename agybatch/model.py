@@ -1,0 +1,224 @@
+"""The data agybatch passes around: tasks, job states, outcomes and the run summary."""
+from __future__ import annotations
+
+import enum
+from typing import Any, Optional
+
+import attrs
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of every ``agybatch`` command."""
+
+    OK = 0  #: every task succeeded
+    WIPEOUT = 1  #: no task succeeded
+    PARTIAL = 2  #: some succeeded, some did not
+    INTERNAL_ERROR = 3  #: agybatch itself, its state folder or a plugin failed
+    USAGE_ERROR = 4  #: bad flags, batch file, plugin or backend
+    NO_TASKS = 5  #: nothing selected to run
+    LOCK_HELD = 6  #: another run of this batch holds the lock
+    INTERRUPTED = 130  #: SIGINT/SIGTERM; jobs keep running, ``agybatch join`` re-attaches
+
+
+class JobState(str, enum.Enum):
+    """What a backend says about one job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"
+
+    @property
+    def final(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+class Outcome(str, enum.Enum):
+    """How one task ended; every task of a joined run has exactly one."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    STALLED = "stalled"
+    LOST = "lost"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+    @property
+    def text(self) -> str:
+        return self.value.replace("_", " ")
+
+
+OUTCOME_ORDER = tuple(Outcome)
+
+
+@attrs.frozen
+class Task:
+    """One task of a batch, as validated from ``batch.toml``.
+
+    ``command`` is an argv tuple, or a string run by ``/bin/sh -c``. ``cwd`` is
+    absolute. ``options`` holds the backend-specific keys (e.g. ``prompt``).
+    """
+
+    label: str
+    command: Any = None
+    timeout: Optional[float] = None
+    cwd: str = "."
+    env: dict = attrs.field(factory=dict)
+    options: dict = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict:
+        data = attrs.asdict(self)
+        if isinstance(self.command, tuple):
+            data["command"] = list(self.command)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Task":
+        command = data.get("command")
+        if isinstance(command, list):
+            command = tuple(command)
+        return cls(**{**data, "command": command})
+
+
+@attrs.frozen
+class JobStatus:
+    """A backend's report on one job. Times are epoch seconds, or None when unknown."""
+
+    job_id: str
+    state: JobState
+    exit_code: Optional[int] = None
+    started_at: Optional[float] = None
+    ended_at: Optional[float] = None
+    reason: Optional[str] = None
+
+
+@attrs.define
+class TaskResult:
+    """The joined result of one task: what ``--json`` reports in ``tasks``.
+
+    ``outcome`` is None only for a task left unsettled by an interrupted run;
+    ``state`` then says where it stood (``pending``, ``queued``, ``running``).
+    """
+
+    label: str
+    outcome: Optional[Outcome]
+    job_id: Optional[str] = None
+    attempts: int = 0
+    exit_code: Optional[int] = None
+    submitted_at: Optional[float] = None
+    started_at: Optional[float] = None
+    ended_at: Optional[float] = None
+    reason: Optional[str] = None
+    log_path: Optional[str] = None
+    duration_label: Optional[str] = None
+    state: Optional[str] = None
+
+    @property
+    def duration_s(self) -> Optional[float]:
+        start = self.submitted_at if self.submitted_at is not None else self.started_at
+        if start is None or self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - start)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCEEDED
+
+
+def verdict_for(outcomes) -> tuple[ExitCode, str]:
+    """Exit code and verdict word: 0/ok iff all succeeded, 1/wipeout iff none did, else 2/partial."""
+    outcomes = list(outcomes)
+    succeeded = sum(1 for o in outcomes if o is Outcome.SUCCEEDED)
+    if outcomes and succeeded == len(outcomes):
+        return ExitCode.OK, "ok"
+    if succeeded == 0:
+        return ExitCode.WIPEOUT, "wipeout"
+    return ExitCode.PARTIAL, "partial"
+
+
+@attrs.define
+class RunSummary:
+    """Everything known about a run at join time; ``to_json()`` is the ``--json`` object."""
+
+    run_id: str
+    batch: str
+    backend: str
+    started_at: float
+    ended_at: Optional[float]
+    tasks: list = attrs.field(factory=list)
+    interrupted: bool = False
+    poll_failures: int = 0
+    plugin_errors: list = attrs.field(factory=list)
+
+    @property
+    def counts(self) -> dict:
+        counts = {o.value: 0 for o in OUTCOME_ORDER}
+        for task in self.tasks:
+            if task.outcome is not None:
+                counts[task.outcome.value] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        return verdict_for(t.outcome for t in self.tasks)[0]
+
+    @property
+    def verdict(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        return verdict_for(t.outcome for t in self.tasks)[1]
+
+    @property
+    def duration_s(self) -> Optional[float]:
+        if self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - self.started_at)
+
+    def not_ok(self) -> list:
+        return [t for t in self.tasks if not t.ok]
+
+    def to_json(self) -> dict:
+        from .units import iso
+
+        return {
+            "run_id": self.run_id,
+            "batch": self.batch,
+            "backend": self.backend,
+            "exit_code": int(self.exit_code),
+            "verdict": self.verdict,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "duration_s": _round(self.duration_s),
+            "counts": self.counts,
+            "poll_failures": self.poll_failures,
+            "plugin_errors": list(self.plugin_errors),
+            "tasks": [
+                {
+                    "label": t.label,
+                    "outcome": t.outcome.value if t.outcome else None,
+                    "state": t.state,
+                    "job_id": t.job_id,
+                    "attempts": t.attempts,
+                    "exit_code": t.exit_code,
+                    "submitted_at": iso(t.submitted_at),
+                    "started_at": iso(t.started_at),
+                    "ended_at": iso(t.ended_at),
+                    "duration_s": _round(t.duration_s),
+                    "reason": t.reason,
+                    "log_path": t.log_path,
+                    "duration_label": t.duration_label,
+                }
+                for t in self.tasks
+            ],
+        }
+
+
+def _round(value):
+    return None if value is None else round(value, 3)

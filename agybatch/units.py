@@ -1,0 +1,90 @@
+"""Parsing and formatting of durations (``500ms``, ``30s``, ``1h30m``) and timestamps."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value) -> float:
+    """Return seconds for ``value``: a non-negative number, or a string like ``1h30m``.
+
+    Raise :class:`ValueError` with a readable reason for anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '30s', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"duration must not be negative, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration like '30s', got {value!r}")
+    text = value.strip().replace(" ", "")
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if seconds < 0:
+            raise ValueError(f"duration must not be negative, got {value!r}")
+        return seconds
+    pos, total = 0, 0.0
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _FACTORS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise ValueError(
+            f"bad duration {value!r}: use e.g. '500ms', '30s', '15m', '2h', '1h30m' or seconds"
+        )
+    return total
+
+
+def format_duration(seconds: float | None) -> str:
+    """Format ``seconds`` compactly: ``850ms``, ``12s``, ``12m``, ``7m12s``, ``1h02m``."""
+    if seconds is None:
+        return "?"
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{int(seconds)}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def now() -> float:
+    """Wall-clock seconds since the epoch (the one clock the journal uses)."""
+    import time
+
+    return time.time()
+
+
+def iso(ts: float | None) -> str | None:
+    """ISO 8601 UTC for an epoch timestamp, or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def parse_iso(text: str | None) -> float | None:
+    """Epoch seconds from ISO 8601, with or without fractions and zone (naive means UTC)."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match and match.group(2) and len(match.group(2)) > 7:
+        text = match.group(1) + match.group(2)[:7] + match.group(3)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
