@@ -121,7 +121,11 @@ def _run(jobdir: str, spec: dict) -> None:
     code = os.waitstatus_to_exitcode(status)
     reason = stopping["reason"]
     state = reason or ("succeeded" if code == 0 else "failed")
-    detail = {"timed_out": f"timed out after {spec.get('timeout'):g}s", "cancelled": "cancelled"}.get(reason)
+    detail = None
+    if reason == "timed_out":
+        detail = f"timed out after {spec['timeout']:g}s"
+    elif reason == "cancelled":
+        detail = "cancelled"
     _finish(jobdir, state, code, started, detail)
 
 
