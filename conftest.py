@@ -1,0 +1,113 @@
+"""Shared fixtures: a throw-away project on disk and the real ``agybatch`` CLI run against it.
+
+Tests drive agybatch as a user does, through ``python -m agybatch`` in a
+subprocess, with real processes, a real SQLite journal and real signals.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+
+class Result:
+    """A finished CLI call: ``code``, ``out``, ``err`` and ``json()``."""
+
+    def __init__(self, proc: subprocess.CompletedProcess) -> None:
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self) -> str:
+        return f"<Result code={self.code}\n--- out\n{self.out}\n--- err\n{self.err}>"
+
+
+class Project:
+    """A project folder (``tmp/proj``) with a ``pyproject.toml`` and ``batches/``."""
+
+    def __init__(self, root: Path, env: dict) -> None:
+        self.root = root
+        self.env = env
+        self.state = root / ".agybatch"
+
+    def batch(self, name: str, toml: str, **files: str) -> Path:
+        """Write ``batches/<name>/batch.toml`` (dedented) and extra files; return the folder."""
+        folder = self.root / "batches" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "batch.toml").write_text(textwrap.dedent(toml))
+        for filename, text in files.items():
+            (folder / filename).write_text(textwrap.dedent(text))
+        return folder
+
+    def command(self, *args) -> list:
+        return [sys.executable, "-m", "agybatch", *map(str, args)]
+
+    def run(self, *args, timeout: float = 120, env: dict | None = None, cwd: Path | None = None) -> Result:
+        """Run ``agybatch ARGS`` to completion."""
+        proc = subprocess.run(
+            self.command(*args), cwd=cwd or self.root, env={**self.env, **(env or {})},
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+        return Result(proc)
+
+    def spawn(self, *args, env: dict | None = None) -> subprocess.Popen:
+        """Start ``agybatch ARGS`` in the background (its own process group)."""
+        return subprocess.Popen(
+            self.command(*args), cwd=self.root, env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def journal(self):
+        """Open the project's journal read-only-ish for assertions."""
+        from agybatch.journal import Journal
+
+        return Journal(self.state)
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "nightly"\nversion = "0"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGYBATCH_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    yield Project(root, env)
+    _kill_leftover_jobs(root / ".agybatch")
+
+
+def _kill_leftover_jobs(state: Path) -> None:
+    """Stop any job supervisor a test left running (they are detached by design)."""
+    for proc in state.glob("jobs/*/proc.json"):
+        try:
+            pid = json.loads(proc.read_text())["pid"]
+            os.kill(pid, signal.SIGKILL)
+            os.killpg(json.loads(proc.read_text())["child"], signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s: {predicate}")
+
+
+@pytest.fixture
+def wait():
+    return wait_for
