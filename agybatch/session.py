@@ -44,6 +44,8 @@ class Session:
     :ivar run_id: the run's ID in the journal.
     :ivar batch: the :class:`~agybatch.config.BatchSpec`.
     :ivar journal: the :class:`~agybatch.journal.Journal` (read history from it).
+    :ivar backend: the :class:`~agybatch.backends.Backend` the run uses
+        (plugins fetch logs through it).
     :ivar resumed: True for ``agybatch join``.
     :ivar stash: a dict where plugins keep per-run state.
     """
@@ -52,6 +54,7 @@ class Session:
     batch: BatchSpec
     run_id: str
     journal: Any = None
+    backend: Any = None
     resumed: bool = False
     stash: dict = attrs.field(factory=dict)
 

@@ -85,6 +85,7 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
         backend = collect(pm, "register_backends")[batch.backend](context)
     else:
         backend = make_backend(config, run_row)
+    session.backend = backend
     exit_code = ExitCode.INTERNAL_ERROR
     started = False
     try:
