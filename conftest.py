@@ -80,7 +80,8 @@ def project(tmp_path) -> Project:
     root = tmp_path / "proj"
     root.mkdir()
     (root / "pyproject.toml").write_text('[project]\nname = "nightly"\nversion = "0"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGYBATCH_")}
+    keep = {"AGYBATCH_DISABLE_PLUGIN_AUTOLOAD"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGYBATCH_") or k in keep}
     env["PYTHONUNBUFFERED"] = "1"
     yield Project(root, env)
     _kill_leftover_jobs(root / ".agybatch")

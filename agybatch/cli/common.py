@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import UsageError
-from ..manager import build_manager
+from ..errors import AgybatchError, UsageError
+from ..manager import build_manager, culprit
 from ..project import Project, load_project
 from ..session import Config
 
@@ -30,7 +30,15 @@ def collect(pm, hook_name: str) -> dict:
     def register(name, value=None):
         found[name] = value
 
-    getattr(pm.hook, hook_name)(register=register)
+    hook = getattr(pm.hook, hook_name)
+    try:
+        hook(register=register)
+    except AgybatchError:
+        raise
+    except Exception as exc:
+        raise AgybatchError(
+            f"plugin {culprit(hook, exc)!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
+        ) from None
     return found
 
 
