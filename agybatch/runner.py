@@ -131,6 +131,8 @@ class Runner:
                 return
             if cap and sum(1 for r in self.records if r.active) >= cap:
                 return
+            if self._check_cancel_request():
+                return
             self._submit(rec)
             self._next_submit = time.time() + self.batch.stagger
             self._next_poll = min(self._next_poll, time.time() + self.batch.poll_policy(
@@ -251,9 +253,7 @@ class Runner:
 
     def _check_limits(self, now: float) -> None:
         if now >= self._next_cancel_check:
-            self._next_cancel_check = now + CANCEL_CHECK_EVERY
-            if self._settle_by is None and self.journal.cancel_requested(self.session.run_id):
-                self._stop_all(Outcome.CANCELLED, "cancelled with agybatch cancel", Outcome.CANCELLED)
+            self._check_cancel_request()
         if self.deadline_at and now >= self.deadline_at and self._settle_by is None:
             self._stop_all(Outcome.TIMED_OUT, "overall deadline reached", Outcome.SKIPPED)
         if self._settle_by is not None and now >= self._settle_by:
@@ -278,6 +278,13 @@ class Runner:
                 self._stop([rec], Outcome.STALLED, reason)
         if timed_out:
             self._stop(timed_out, Outcome.TIMED_OUT, "task timeout reached")
+
+    def _check_cancel_request(self) -> bool:
+        self._next_cancel_check = time.time() + CANCEL_CHECK_EVERY
+        if self._settle_by is None and self.journal.cancel_requested(self.session.run_id):
+            self._stop_all(Outcome.CANCELLED, "cancelled with agybatch cancel", Outcome.CANCELLED)
+            return True
+        return False
 
     def _stop_all(self, running_outcome: Outcome, reason: str, pending_outcome: Outcome) -> None:
         for rec in self.records:

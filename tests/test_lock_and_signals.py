@@ -1,0 +1,105 @@
+"""One run per batch at a time, and what SIGINT/SIGTERM do to a run."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from tests.test_crash_resume import submitted
+
+SLOW = '[[task]]\nlabel = "slow"\ncommand = ["sleep", "1.5"]\n[[task]]\nlabel = "quick"\ncommand = ["true"]\n'
+
+
+def test_second_simultaneous_run_exits_6_naming_the_holder(project, wait):
+    project.batch("b", SLOW)
+    first = project.spawn("run", "b", "-q")
+    wait(lambda: submitted(project) == 2)
+    second = project.run("run", "b")
+    assert second.code == 6, second
+    assert f"pid {first.pid}" in second.err and "already running" in second.err
+    assert len(second.err.strip().splitlines()) == 1
+    assert first.wait(timeout=30) == 0
+    assert len(project.run("history", "--json").json()["runs"]) == 1
+    assert project.run("run", "b", "-q").code == 0, "the lock is released when the run ends"
+
+
+def test_a_killed_runner_leaves_no_stale_lock(project, wait):
+    project.batch("b", SLOW)
+    first = project.spawn("run", "b", "-q")
+    wait(lambda: submitted(project) == 2)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    result = project.run("join", "-q")
+    assert result.code == 0, result
+
+
+def test_join_of_a_batch_that_is_still_running_exits_6(project, wait):
+    project.batch("b", SLOW)
+    first = project.spawn("run", "b", "-q")
+    wait(lambda: submitted(project) == 2)
+    result = project.run("join")
+    assert result.code == 6, result
+    assert first.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_wait_exits_130_and_jobs_keep_running(project, wait, sig):
+    marker = project.root / "finished"
+    project.batch("b", f"""
+        [[task]]
+        label = "survivor"
+        command = ["sh", "-c", "sleep 1; touch {marker}"]
+    """)
+    runner = project.spawn("run", "b", "--json")
+    wait(lambda: submitted(project) == 1)
+    os.kill(runner.pid, sig)
+    out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 130, err
+    data = json.loads(out)
+    assert data["verdict"] == "interrupted" and data["exit_code"] == 130
+    assert data["tasks"][0]["outcome"] is None and data["tasks"][0]["state"] == "running"
+    assert f"agybatch join {data['run_id']}" in err
+    wait(marker.exists, timeout=10)
+    result = project.run("join", "--json")
+    assert result.code == 0, result
+    assert result.json()["tasks"][0]["outcome"] == "succeeded"
+
+
+def test_cancel_on_interrupt_cancels_the_jobs(project, wait):
+    marker = project.root / "finished"
+    project.batch("b", f"""
+        [[task]]
+        label = "victim"
+        command = ["sh", "-c", "sleep 5; touch {marker}"]
+    """)
+    runner = project.spawn("run", "b", "--json", "--cancel-on-interrupt")
+    wait(lambda: submitted(project) == 1)
+    os.kill(runner.pid, signal.SIGINT)
+    out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 130, err
+    assert json.loads(out)["tasks"][0]["outcome"] == "cancelled"
+    time.sleep(5.5)
+    assert not marker.exists()
+
+
+def test_agybatch_cancel_stops_a_live_run(project, wait):
+    project.batch("b", """
+        [batch]
+        max_parallel = 1
+        [[task]]
+        label = "running"
+        command = ["sleep", "30"]
+        [[task]]
+        label = "waiting"
+        command = ["true"]
+    """)
+    runner = project.spawn("run", "b", "--json")
+    wait(lambda: submitted(project) == 1)
+    result = project.run("cancel")
+    assert result.code == 0 and "1 job(s) signalled" in result.out
+    out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 1, err
+    got = {t["label"]: t for t in json.loads(out)["tasks"]}
+    assert got["running"]["outcome"] == "cancelled"
+    assert got["waiting"]["outcome"] == "cancelled" and got["waiting"]["job_id"] is None
