@@ -6,6 +6,8 @@ from agybatch import hookimpl
 
 @hookimpl
 def register_backends(register):
+    from agybatch.backends.agy import AgyBackend
     from agybatch.backends.local import LocalBackend
 
     register("local", LocalBackend)
+    register("agy", AgyBackend)
