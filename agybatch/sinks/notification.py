@@ -1,0 +1,194 @@
+"""The notification the notify plugin builds from a verdict, and how it is rendered.
+
+One :class:`Notification` per run: its ``event`` (the route that chose the
+sinks), a ``severity``, a one-line ``title``, a plain-text and a Markdown
+body listing every task that did not succeed with its duration label and log
+path, and the run summary as JSON. Labels come from batch files and are
+rendered as data: control characters are escaped, Markdown is fenced.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import time
+from typing import Optional
+
+import attrs
+
+#: The routes of ``[notify]`` and their severities.
+SEVERITY = {
+    "wipeout": "critical",
+    "lock_held": "warning",
+    "interrupted": "warning",
+    "stalled": "warning",
+    "partial": "warning",
+    "ok": "info",
+}
+EVENTS = tuple(SEVERITY)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text) -> str:
+    """``text`` with control characters (newlines, escapes) shown as ``\\xNN``, never interpreted."""
+    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 256
+                        else "\\u%04x" % ord(m.group()), str(text))
+
+
+def code(text) -> str:
+    """``text`` as a Markdown code span, whatever backticks it holds."""
+    text = printable(text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+@attrs.frozen
+class Failure:
+    """One task that did not succeed, as a notification lists it."""
+
+    label: str
+    outcome: str
+    duration_label: str
+    job_id: Optional[str] = None
+    exit_code: Optional[int] = None
+    reason: Optional[str] = None
+    log_path: Optional[str] = None
+    duration_s: Optional[float] = None
+    usual_s: Optional[float] = None
+
+    def detail(self) -> str:
+        parts = []
+        if self.exit_code not in (None, 0) and self.outcome == "failed":
+            parts.append(f"exit {self.exit_code}")
+        if self.reason:
+            parts.append(self.reason)
+        return ", ".join(parts)
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Notification:
+    """What every sink receives; ``to_json()`` is what ``webhook`` and ``command`` send.
+
+    :ivar event: the route: ``wipeout``, ``partial``, ``ok``, ``interrupted``,
+        ``stalled`` (every task that did not succeed was stalled in the queue)
+        or ``lock_held`` (the run was refused because another holds the lock).
+    :ivar severity: ``critical``, ``warning`` or ``info``.
+    :ivar title: one line, e.g. ``nightly: partial, 4 of 6 succeeded``.
+    :ivar text: the plain-text body. :ivar markdown: the same as Markdown.
+    :ivar failures: :class:`Failure` for each task that did not succeed.
+    :ivar summary: the run summary as ``agybatch run --json`` prints it (None for ``lock_held``).
+    :ivar sinks: the names of the configured sinks the routing chose for it.
+    """
+
+    event: str
+    severity: str
+    batch: str
+    run_id: str
+    exit_code: int
+    verdict: str
+    title: str
+    text: str
+    markdown: str
+    failures: tuple = ()
+    summary: Optional[dict] = None
+    sinks: tuple = ()
+    host: str = ""
+    created_at: float = attrs.field(factory=time.time)
+
+    def to_json(self) -> dict:
+        from ..units import iso
+
+        return {
+            "event": self.event, "severity": self.severity, "batch": self.batch, "run_id": self.run_id,
+            "exit_code": self.exit_code, "verdict": self.verdict, "title": self.title,
+            "text": self.text, "markdown": self.markdown, "host": self.host,
+            "created_at": iso(self.created_at),
+            "failures": [f.to_json() for f in self.failures], "summary": self.summary,
+            "sinks": list(self.sinks),
+        }
+
+
+def event_for(summary) -> str:
+    """The route of a joined run: ``interrupted``, ``stalled``, or the verdict."""
+    if summary.interrupted:
+        return "interrupted"
+    not_ok = summary.not_ok()
+    if not_ok and all(t.outcome is not None and t.outcome.value == "stalled" for t in not_ok):
+        return "stalled"
+    return summary.verdict
+
+
+def from_summary(summary, event: Optional[str] = None, usual: Optional[dict] = None) -> Notification:
+    """Build the notification of a joined run (``usual`` maps labels to median seconds)."""
+    from ..units import format_duration
+
+    event = event or event_for(summary)
+    usual = usual or {}
+    failures = []
+    for task in summary.not_ok():
+        outcome = task.outcome.value if task.outcome else (task.state or "unsettled")
+        fallback = f"{task.label} ({format_duration(task.duration_s)}, {outcome.replace('_', ' ')})"
+        failures.append(Failure(
+            label=task.label, outcome=outcome, duration_label=task.duration_label or fallback,
+            job_id=task.job_id, exit_code=task.exit_code, reason=task.reason, log_path=task.log_path,
+            duration_s=task.duration_s, usual_s=usual.get(task.label),
+        ))
+    counts = summary.counts
+    total = len(summary.tasks)
+    ok = counts.get("succeeded", 0)
+    others = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n and k != "succeeded")
+    took = format_duration(summary.duration_s)
+    head = f"{ok} of {total} succeeded" + (f"; {others}" if others else "")
+    name = printable(summary.batch)
+    title = f"{name}: {summary.verdict}, {head}"
+    if event == "stalled":
+        title += " (stuck in the queue)"
+    line = f"batch {name} · run {summary.run_id} · {summary.verdict} (exit {int(summary.exit_code)}) · {took}"
+    text = [line, head, ""]
+    md = [f"**{_md_escape(name)}**: {summary.verdict} (exit {int(summary.exit_code)}) · "
+          f"run {code(summary.run_id)} · {took}", "", head]
+    if failures:
+        text.append("Did not succeed:")
+        md += ["", "Did not succeed:", ""]
+    for f in failures:
+        detail = f.detail()
+        text.append(f"- {printable(f.duration_label)}" + (f": {printable(detail)}" if detail else ""))
+        md.append(f"- {code(f.duration_label)}" + (f": {_md_escape(printable(detail))}" if detail else ""))
+        if f.log_path:
+            text.append(f"  log: {printable(f.log_path)}")
+            md.append(f"  log: {code(f.log_path)}")
+    if summary.interrupted:
+        text += ["", f"The jobs keep running. Re-attach with: agybatch join {summary.run_id}"]
+        md += ["", f"The jobs keep running. Re-attach with {code('agybatch join ' + summary.run_id)}"]
+    return Notification(
+        event=event, severity=SEVERITY.get(event, "warning"), batch=summary.batch, run_id=summary.run_id,
+        exit_code=int(summary.exit_code), verdict=summary.verdict, title=title,
+        text="\n".join(text).rstrip() + "\n", markdown="\n".join(md).rstrip() + "\n",
+        failures=tuple(failures), summary=summary.to_json(), host=_host(),
+    )
+
+
+def lock_held(batch: str, run_id: str, message: str) -> Notification:
+    """The notification of a run refused because another run holds the batch's lock."""
+    name = printable(batch)
+    title = f"{name}: not started, another run holds the lock"
+    text = f"batch {name} · run {run_id} was refused (exit 6)\n{printable(message)}\n"
+    md = f"**{_md_escape(name)}**: run {code(run_id)} was refused (exit 6)\n\n{code(message)}\n"
+    return Notification(event="lock_held", severity=SEVERITY["lock_held"], batch=batch, run_id=run_id,
+                        exit_code=6, verdict="lock_held", title=title, text=text, markdown=md, host=_host())
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
+
+
+def _host() -> str:
+    try:
+        return socket.gethostname()
+    except OSError:
+        return ""
