@@ -25,6 +25,9 @@ BUILTIN_PLUGINS = {
     "backends": "agybatch.builtin.backends",
     "lock": "agybatch.builtin.lock",
     "terminal": "agybatch.builtin.terminal",
+    "failedlogs": "agybatch.builtin.failedlogs",
+    "durations": "agybatch.builtin.durations",
+    "notify": "agybatch.builtin.notify",
 }
 
 
