@@ -2,20 +2,25 @@
 
 The runner journals every intent, job ID and state change, then tells the
 hooks. It submits ready tasks (``stagger``, ``max_parallel``), waits on
-backend events or polls with capped exponential backoff (one bulk call a
-round, never for settled jobs), enforces the deadline, ``queued_timeout`` and
-per-task timeouts, and ends with a :class:`~agybatch.model.RunSummary`.
+backend events or polls on a :class:`~agybatch.schedule.PollSchedule` (one
+bulk call a round, never for settled jobs), enforces the deadline,
+``queued_timeout`` and per-task timeouts, and ends with a
+:class:`~agybatch.model.RunSummary`.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import signal
 import sys
 import time
+from collections import deque
 
 from .errors import PollError, SubmitError
 from .manager import call_hook
 from .model import JobState, JobStatus, Outcome, RunSummary
 from .records import TaskRecord
+from .schedule import PollSchedule
 
 #: Consecutive failed polls after which the unsettled jobs are reported lost.
 MAX_POLL_FAILURES = 20
@@ -29,31 +34,39 @@ class _Interrupt(Exception):
 
 
 class Runner:
-    """Drives one session (a new run or a join) to its summary."""
+    """Drives one session (a new run or a join) to its summary.
 
-    def __init__(self, session, backend, records: list, started_at: float, cancel_on_interrupt=False):
+    ``expected`` maps labels to their usual duration in seconds (from the
+    journal's history); polling backends use it to poll around expected ends.
+    """
+
+    def __init__(self, session, backend, records: list, started_at: float,
+                 cancel_on_interrupt: bool = False, expected: dict | None = None):
         self.session = session
         self.batch = session.batch
         self.journal = session.journal
         self.pm = session.config.pluginmanager
         self.backend = backend
         self.records = records
-        self.by_job = {r.job_id: r for r in records if r.job_id}
+        self.expected = expected or {}
         self.started_at = started_at
         self.cancel_on_interrupt = cancel_on_interrupt
         self.errors: list[str] = []
         self.poll_failures = 0
+        self.deadline_at = started_at + self.batch.deadline if self.batch.deadline else None
+        self._pending = deque(r for r in records if r.phase == "pending")
+        self._active = {r.job_id: r for r in records if r.phase == "submitted"}
+        self._unsettled = sum(1 for r in records if r.phase != "final")
+        self._timers: list = []
+        self._timer_seq = itertools.count()
+        self._schedule = PollSchedule(self.batch.poll_policy(backend.poll_defaults))
         self._consecutive_failures = 0
-        self._policy = self.batch.poll_policy(backend.poll_defaults).intervals()
-        self._next_poll = 0.0
         self._next_submit = 0.0
         self._next_cancel_check = 0.0
         self._next_tick = 0.0
         self._settle_by = None
         self._interrupted = 0
         self._blocking = False
-        deadline = self.batch.deadline
-        self.deadline_at = started_at + deadline if deadline else None
 
     # -- the loop -------------------------------------------------------------
 
@@ -61,23 +74,21 @@ class Runner:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._recover()
-            while not self._done():
-                now = time.time()
+            for rec in self._active.values():
+                self._watch_job(rec)
+            while self._unsettled:
                 if self._interrupted and not self._cancelling_for_interrupt():
                     break
-                self._check_limits(now)
-                self._submit_ready(now)
-                if self._done():
+                self._check_limits(time.time())
+                self._submit_ready()
+                if not self._unsettled:
                     break
-                self._watch(now)
+                self._wait()
                 self._tick()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self._summary()
-
-    def _done(self) -> bool:
-        return all(r.phase == "final" for r in self.records)
 
     def _on_signal(self, signum, frame) -> None:
         self._interrupted += 1
@@ -113,30 +124,27 @@ class Runner:
                 continue
             if job_id is None:
                 rec.phase, rec.attempts = "pending", max(0, rec.attempts - 1)
+                self._pending.appendleft(rec)
                 self._journal(rec, ("recovered", None, None, "not submitted"))
             else:
                 rec.phase, rec.job_id = "submitted", job_id
                 rec.submitted_at = rec.submitted_at or time.time()
-                self.by_job[job_id] = rec
+                self._active[job_id] = rec
                 self._journal(rec, ("recovered", job_id, None, "submitted before the crash"))
 
     # -- fan-out ---------------------------------------------------------------
 
-    def _submit_ready(self, now: float) -> None:
+    def _submit_ready(self) -> None:
         cap = self.batch.max_parallel
-        for rec in self.records:
-            if rec.phase != "pending":
-                continue
+        while self._pending:
             if self._interrupted or self._settle_by is not None or time.time() < self._next_submit:
                 return
-            if cap and sum(1 for r in self.records if r.active) >= cap:
+            if cap and len(self._active) >= cap:
                 return
             if self._check_cancel_request():
                 return
-            self._submit(rec)
+            self._submit(self._pending.popleft())
             self._next_submit = time.time() + self.batch.stagger
-            self._next_poll = min(self._next_poll, time.time() + self.batch.poll_policy(
-                self.backend.poll_defaults).initial)
 
     def _submit(self, rec: TaskRecord) -> None:
         rec.attempts += 1
@@ -145,44 +153,44 @@ class Runner:
         self._journal(rec, ("intent", None, None, rec.submit_key))
         try:
             job = self.backend.submit(rec.task, rec.submit_key)
-        except SubmitError as exc:
-            self._finish(rec, Outcome.ERROR, None, reason=f"submission failed: {exc}")
-            return
         except Exception as exc:
-            self._finish(rec, Outcome.ERROR, None, reason=f"submission failed: {type(exc).__name__}: {exc}")
+            detail = str(exc) if isinstance(exc, SubmitError) else f"{type(exc).__name__}: {exc}"
+            self._finish(rec, Outcome.ERROR, None, reason=f"submission failed: {detail}")
             return
         rec.phase, rec.job_id, rec.state = "submitted", job.job_id, job.state
         rec.submitted_at, rec.started_at = time.time(), job.started_at
-        self.by_job[job.job_id] = rec
+        self._active[job.job_id] = rec
         self._journal(rec, ("submitted", job.job_id, job.state.value, None))
+        self._watch_job(rec)
         call_hook(self.pm, "on_submit", self.errors, session=self.session, task=rec.task, job=job)
         if job.state.final:
             self._apply({job.job_id: job})
 
+    def _watch_job(self, rec: TaskRecord) -> None:
+        usual = self.expected.get(rec.label)
+        self._schedule.watch(rec.job_id, time.time(), rec.submitted_at + usual if usual else None)
+        if self.batch.queued_timeout and rec.state in (None, JobState.QUEUED):
+            self._add_timer(rec.submitted_at + self.batch.queued_timeout, rec, "queued")
+        self._arm_task_timeout(rec)
+
     # -- wait --------------------------------------------------------------------
 
-    def _wake_at(self, now: float) -> float:
-        wake = [now + CANCEL_CHECK_EVERY, self._next_tick]
-        if any(r.phase == "pending" for r in self.records) and not self._settle_by:
-            wake.append(self._next_submit)
-        if self.deadline_at and not self._settle_by:
-            wake.append(self.deadline_at)
-        if self._settle_by:
+    def _wake_at(self) -> float:
+        wake = [time.time() + CANCEL_CHECK_EVERY, self._next_tick]
+        if self._settle_by is None:
+            if self._pending:
+                wake.append(self._next_submit)
+            if self.deadline_at:
+                wake.append(self.deadline_at)
+        else:
             wake.append(self._settle_by)
-        qt = self.batch.queued_timeout
-        for rec in self.records:
-            if not rec.active:
-                continue
-            if qt and rec.state is JobState.QUEUED and rec.stop_outcome is None:
-                wake.append(rec.submitted_at + qt)
-            limit = self._task_limit(rec)
-            if limit and rec.stop_outcome is None:
-                wake.append(limit)
+        if self._timers:
+            wake.append(self._timers[0][0])
         return min(wake)
 
-    def _watch(self, now: float) -> None:
-        active = [r.job_id for r in self.records if r.active]
-        wake = self._wake_at(now)
+    def _wait(self) -> None:
+        active = list(self._active)
+        wake = self._wake_at()
         changes = {}
         self._blocking = True
         try:
@@ -190,12 +198,12 @@ class Runner:
                 changes = self.backend.wait(active, max(0.0, wake - time.time()))
             else:
                 if active:
-                    wake = min(wake, self._next_poll)
+                    wake = min(wake, self._schedule.next_poll())
                 delay = wake - time.time()
                 if delay > 0:
                     time.sleep(delay)
                 self._blocking = False
-                if active and time.time() >= self._next_poll:
+                if active and time.time() >= self._schedule.next_poll():
                     changes = self._poll(active)
         except _Interrupt:
             return
@@ -204,7 +212,7 @@ class Runner:
         self._apply(changes)
 
     def _poll(self, active: list) -> dict:
-        self._next_poll = time.time() + next(self._policy)
+        self._schedule.polled(time.time())
         try:
             changes = self.backend.poll(active)
         except PollError as exc:
@@ -223,14 +231,13 @@ class Runner:
         told = []
         with self.journal.transaction():
             for job_id, job in changes.items():
-                rec = self.by_job.get(job_id)
-                if rec is None or rec.phase == "final":
-                    continue
-                if job.state is rec.state and not job.state.final:
+                rec = self._active.get(job_id)
+                if rec is None or (job.state is rec.state and not job.state.final):
                     continue
                 previous = rec.state
                 rec.state = job.state
-                rec.exit_code = job.exit_code if job.exit_code is not None else rec.exit_code
+                if job.exit_code is not None:
+                    rec.exit_code = job.exit_code
                 rec.started_at = job.started_at or rec.started_at or (
                     time.time() if job.state is JobState.RUNNING else None)
                 if job.state.final:
@@ -238,6 +245,7 @@ class Runner:
                                  ended_at=job.ended_at, notify=False)
                 else:
                     self._journal(rec, ("state", job_id, job.state.value, job.reason))
+                    self._arm_task_timeout(rec)
                 told.append((rec, job, previous))
         for rec, job, previous in told:
             call_hook(self.pm, "on_state_change", self.errors, session=self.session, task=rec.task,
@@ -245,11 +253,22 @@ class Runner:
 
     # -- limits -----------------------------------------------------------------
 
-    def _task_limit(self, rec: TaskRecord):
+    def _add_timer(self, at: float, rec: TaskRecord, kind: str) -> None:
+        heapq.heappush(self._timers, (at, next(self._timer_seq), kind, rec))
+
+    def _arm_task_timeout(self, rec: TaskRecord) -> None:
         timeout = rec.task.timeout
-        if not timeout or getattr(self.backend, "enforces_timeout", False) or rec.state is not JobState.RUNNING:
-            return None
-        return (rec.started_at or rec.submitted_at) + timeout
+        if timeout and rec.state is JobState.RUNNING and not getattr(self.backend, "enforces_timeout", False):
+            self._add_timer((rec.started_at or rec.submitted_at) + timeout, rec, "timeout")
+
+    def _due_timers(self, now: float):
+        while self._timers and self._timers[0][0] <= now:
+            _, _, kind, rec = heapq.heappop(self._timers)
+            if rec.active and rec.stop_outcome is None:
+                if kind == "timeout" and rec.state is JobState.RUNNING:
+                    yield kind, rec
+                elif kind == "queued" and rec.state in (None, JobState.QUEUED):
+                    yield kind, rec
 
     def _check_limits(self, now: float) -> None:
         if now >= self._next_cancel_check:
@@ -257,27 +276,16 @@ class Runner:
         if self.deadline_at and now >= self.deadline_at and self._settle_by is None:
             self._stop_all(Outcome.TIMED_OUT, "overall deadline reached", Outcome.SKIPPED)
         if self._settle_by is not None and now >= self._settle_by:
-            for rec in self.records:
-                if rec.active:
-                    self._finish(rec, rec.stop_outcome, None, reason=f"{rec.stop_reason}; no final state reported")
-        stalled, timed_out = [], []
-        qt = self.batch.queued_timeout
-        for rec in self.records:
-            if not rec.active or rec.stop_outcome is not None:
-                continue
-            if qt and rec.state is JobState.QUEUED and now >= rec.submitted_at + qt:
-                stalled.append(rec)
-            limit = self._task_limit(rec)
-            if limit and now >= limit:
-                timed_out.append(rec)
-        for rec in stalled:
-            reason = f"still queued after {self.batch.queued_timeout:g}s"
-            if self.batch.on_stalled == "leave":
-                self._finish(rec, Outcome.STALLED, None, reason=reason + " (left running)")
+            for rec in list(self._active.values()):
+                self._finish(rec, rec.stop_outcome, None, reason=f"{rec.stop_reason}; no final state reported")
+        for kind, rec in list(self._due_timers(now)):
+            if kind == "timeout":
+                self._stop([rec], Outcome.TIMED_OUT, f"task timeout reached ({rec.task.timeout:g}s)")
+            elif self.batch.on_stalled == "leave":
+                self._finish(rec, Outcome.STALLED, None,
+                             reason=f"still queued after {self.batch.queued_timeout:g}s (left running)")
             else:
-                self._stop([rec], Outcome.STALLED, reason)
-        if timed_out:
-            self._stop(timed_out, Outcome.TIMED_OUT, "task timeout reached")
+                self._stop([rec], Outcome.STALLED, f"still queued after {self.batch.queued_timeout:g}s")
 
     def _check_cancel_request(self) -> bool:
         self._next_cancel_check = time.time() + CANCEL_CHECK_EVERY
@@ -287,12 +295,11 @@ class Runner:
         return False
 
     def _stop_all(self, running_outcome: Outcome, reason: str, pending_outcome: Outcome) -> None:
-        for rec in self.records:
-            if rec.phase == "pending":
-                self._finish(rec, pending_outcome, None, reason=f"{reason} before submission")
-        active = [r for r in self.records if r.active]
+        while self._pending:
+            self._finish(self._pending.popleft(), pending_outcome, None, reason=f"{reason} before submission")
+        active = list(self._active.values())
         queued = [r for r in active if r.state is JobState.QUEUED]
-        self._stop([r for r in active if r not in queued], running_outcome, reason)
+        self._stop([r for r in active if r.state is not JobState.QUEUED], running_outcome, reason)
         stalled = Outcome.STALLED if running_outcome is Outcome.TIMED_OUT else running_outcome
         self._stop(queued, stalled, reason)
         self._settle_by = time.time() + CANCEL_SETTLE + getattr(self.backend, "grace", 0)
@@ -300,9 +307,10 @@ class Runner:
     def _stop(self, records: list, outcome: Outcome, reason: str) -> None:
         if not records:
             return
-        for rec in records:
-            rec.stop_outcome, rec.stop_reason = outcome, reason
-            self._journal(rec, ("stop", rec.job_id, outcome.value, reason))
+        with self.journal.transaction():
+            for rec in records:
+                rec.stop_outcome, rec.stop_reason = outcome, reason
+                self._journal(rec, ("stop", rec.job_id, outcome.value, reason))
         try:
             self.backend.cancel([r.job_id for r in records])
         except Exception as exc:
@@ -315,6 +323,10 @@ class Runner:
 
     def _finish(self, rec, outcome, job, reason=None, ended_at=None, notify=True) -> None:
         rec.phase, rec.outcome, rec.reason = "final", outcome, reason
+        self._unsettled -= 1
+        if rec.job_id:
+            self._active.pop(rec.job_id, None)
+            self._schedule.forget(rec.job_id)
         if rec.submitted_at is not None:
             rec.ended_at = ended_at or time.time()
         if rec.job_id and rec.log_path is None and hasattr(self.backend, "log_path"):

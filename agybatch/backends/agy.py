@@ -272,7 +272,7 @@ class AgyBackend(Backend):
                 if not result.ok and not result.not_found:
                     failed.append(f"{job_id} ({result.describe(timeout)})")
         if failed:
-            raise RuntimeError("agy jobs cancel failed for " + ", ".join(failed))
+            raise agy_cli.AgyError("agy jobs cancel failed for " + ", ".join(failed))
 
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
         argv = [*self.base, "jobs", "logs", job_id]
@@ -281,7 +281,7 @@ class AgyBackend(Backend):
         timeout = self.options["call_timeout"]
         result = agy_cli.call(argv, timeout)
         if not result.ok:
-            raise RuntimeError(f"agy jobs logs {job_id}: {result.describe(timeout)}")
+            raise agy_cli.AgyError(f"agy jobs logs {job_id}: {result.describe(timeout)}")
         return result.stdout
 
 

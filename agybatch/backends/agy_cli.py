@@ -15,6 +15,7 @@ from typing import Optional
 
 import attrs
 
+from ..errors import AgybatchError
 from ..model import JobState, JobStatus
 from ..units import parse_iso
 
@@ -35,6 +36,10 @@ _UNKNOWN_COMMAND = re.compile(
     re.IGNORECASE,
 )
 _NOT_FOUND = re.compile(r"not found|no such job|unknown job|does not exist", re.IGNORECASE)
+
+
+class AgyError(AgybatchError):
+    """An agy call that agybatch needed failed (``jobs logs``, ``jobs cancel``); exit 3."""
 
 
 class OutputError(ValueError):

@@ -97,7 +97,8 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
         else:
             journal.reopen_run(session.run_id)
         runner = Runner(session, backend, records, started_at,
-                        cancel_on_interrupt=config.option.cancel_on_interrupt)
+                        cancel_on_interrupt=config.option.cancel_on_interrupt,
+                        expected=usual_durations(journal, batch.name, session.run_id))
         summary = runner.run()
         journal.finish_run(session.run_id, summary.ended_at, int(summary.exit_code), summary.verdict,
                            summary.poll_failures)
@@ -110,6 +111,13 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
         if started:
             call_hook(pm, "on_session_end", None, session=session, exit_code=int(exit_code))
         backend.close()
+
+
+def usual_durations(journal, batch: str, run_id: str) -> dict:
+    """Each label's median duration over the batch's earlier runs."""
+    import statistics
+
+    return {label: statistics.median(took) for label, took in journal.durations(batch, exclude_run=run_id).items()}
 
 
 def _start_session(pm, session) -> None:
