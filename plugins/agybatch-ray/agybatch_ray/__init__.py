@@ -1,0 +1,1 @@
+"""agybatch-ray: run a batch's tasks as Ray jobs through the Ray Jobs API."""
