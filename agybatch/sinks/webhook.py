@@ -52,9 +52,6 @@ class WebhookSink(Sink):
         if "$" not in url:
             _check_url(url)
 
-    def describe(self) -> str:
-        return f"webhook sink {self.name!r} ({_public(self.raw['url'])})"
-
     def send(self, notification) -> None:
         url = self.option("url")
         try:
