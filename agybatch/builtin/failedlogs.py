@@ -38,7 +38,7 @@ def safe_name(text: str, limit: int = MAX_NAME) -> str:
     """
     safe = _UNSAFE.sub("_", text).strip("._-")
     safe = re.sub(r"\.{2,}", ".", safe)
-    if safe == text and len(safe) <= limit:
+    if safe and safe == text and len(safe) <= limit:
         return safe
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     safe = safe[: limit - 9].rstrip("._-")
