@@ -15,14 +15,15 @@ import attrs
 from .errors import ConfigError
 from .model import Task
 from .project import Project, load_toml
+from .template import apply_templates
 from .units import parse_duration
 
 BATCH_KEYS = {
     "name", "backend", "deadline", "stagger", "max_parallel", "queued_timeout",
-    "on_stalled", "poll",
+    "on_stalled", "poll", "vars",
 }
 POLL_KEYS = {"initial", "max", "factor"}
-TASK_KEYS = {"label", "command", "timeout", "cwd", "env"}
+TASK_KEYS = {"label", "command", "timeout", "cwd", "env", "vars"}
 STALLED_ACTIONS = ("cancel", "leave")
 
 
@@ -209,6 +210,7 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
     if not isinstance(raw_tasks, list):
         check.fail("", "tasks are written as [[task]] tables", "task")
     tasks = tuple(_task(check, path.parent, raw, i, backend_cls) for i, raw in enumerate(raw_tasks))
+    tasks = apply_templates(check, tasks, raw_tasks, batch.get("vars", {}))
     seen: dict[str, int] = {}
     for i, task in enumerate(tasks):
         if task.label in seen:

@@ -35,6 +35,8 @@ class LocalBackend(Backend):
     name = "local"
     supports_events = True
     enforces_timeout = True
+    #: Fields a command template can use: ``command = ["agy", "-p", "{prompt}", "--model", "{model}"]``.
+    task_options = {"prompt": str, "model": str}
     poll_defaults = PollPolicy(initial=0.05, max=1.0, factor=2.0)
 
     def __init__(self, context) -> None:

@@ -1,0 +1,93 @@
+"""Command templates: fill ``{name}`` placeholders of a list ``command`` from the task's fields.
+
+For CLIs without detached jobs (an agy with only ``agy -p TEXT``, or any
+other tool)::
+
+    [batch]
+    vars = { model = "gemini-3.5-flash" }
+
+    [[task]]
+    label = "article-a"
+    command = ["agy", "-p", "{prompt}", "--model", "{model}"]
+    prompt = "generate article: antigravity cli async jobs"
+
+A task uses templating when it has template fields: backend string fields
+such as ``prompt`` and ``model``, a ``vars`` table, or ``[batch] vars``.
+Names resolve in this order (later wins): ``label``, ``[batch] vars``, the
+task's ``vars``, the task's own fields. Each value replaces its placeholder
+*inside one argv item*: it is never split, never re-expanded, never seen by a
+shell. ``{{name}}`` writes a literal ``{name}``; braces around anything that
+is not a name (``{'a': 1}``) stay as they are. Tasks without template fields
+are left untouched. A string command (run by ``/bin/sh -c``) cannot use
+placeholders, since the values would pass through a shell.
+"""
+from __future__ import annotations
+
+import re
+
+import attrs
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_PLACEHOLDER = re.compile(r"\{\{(" + _NAME + r")\}\}|\{(" + _NAME + r")\}")
+
+
+def check_vars(value, where: str) -> dict:
+    """Validate a ``vars`` table; raise ValueError naming ``where``."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} vars must be a table of strings, e.g. vars = {{ model = \"x\" }}")
+    for key, item in value.items():
+        if not re.fullmatch(_NAME, key):
+            raise ValueError(f"{where} vars: {key!r} is not a name (letters, digits, '_')")
+        if not isinstance(item, str):
+            raise ValueError(f"{where} vars: {key} must be a string, got {type(item).__name__}")
+    return dict(value)
+
+
+def fill(item: str, fields: dict) -> str:
+    """``item`` with every ``{name}`` replaced; KeyError names the first unknown placeholder."""
+
+    def replace(match):
+        if match.group(1) is not None:
+            return "{" + match.group(1) + "}"
+        return fields[match.group(2)]
+
+    return _PLACEHOLDER.sub(replace, item)
+
+
+def apply_templates(check, tasks: tuple, raw_tasks: list, batch_vars) -> tuple:
+    """Return ``tasks`` with list commands filled from their fields (see the module docstring).
+
+    ``check`` is the batch file's checker: every problem is reported with the
+    file, the task and the key, before anything runs.
+    """
+    try:
+        defaults = check_vars(batch_vars, "[batch]")
+    except ValueError as exc:
+        check.fail("[batch]", str(exc).replace("[batch] ", ""), "vars")
+    filled = []
+    for index, (task, raw) in enumerate(zip(tasks, raw_tasks)):
+        where = f"task {task.label!r}"
+        try:
+            own = check_vars(raw.get("vars", {}), "")
+        except ValueError as exc:
+            check.fail(where, str(exc).strip(), "vars", index)
+        own_fields = {k: v for k, v in task.options.items() if isinstance(v, str)}
+        if not (defaults or own or own_fields) or task.command is None:
+            filled.append(task)
+            continue
+        fields = {"label": task.label, **defaults, **own, **own_fields}
+        if isinstance(task.command, str):
+            used = [m.group(2) for m in _PLACEHOLDER.finditer(task.command) if m.group(2) in fields]
+            if used:
+                check.fail(where, f"placeholder {{{used[0]}}} needs a list command: a string command runs "
+                                  "through /bin/sh, where values could be read as shell syntax", "command", index)
+            filled.append(task)
+            continue
+        try:
+            command = tuple(fill(item, fields) for item in task.command)
+        except KeyError as exc:
+            known = ", ".join(sorted(fields))
+            check.fail(where, f"command has unknown placeholder {{{exc.args[0]}}} (known: {known}; "
+                              f"write {{{{{exc.args[0]}}}}} for a literal {{{exc.args[0]}}})", "command", index)
+        filled.append(attrs.evolve(task, command=command))
+    return tuple(filled)
