@@ -73,7 +73,16 @@ def ratio_text(ratio: float) -> str:
 
 
 def duration_label(task, usual: Optional[float], conf: dict, now: Optional[float] = None) -> str:
-    """The label of one :class:`~agybatch.model.TaskResult`, compared with ``usual`` seconds."""
+    """The label of one :class:`~agybatch.model.TaskResult`, compared with ``usual`` seconds.
+
+    It is a display string: control characters of the label are shown escaped.
+    """
+    from agybatch.sinks.notification import printable
+
+    return printable(_label(task, usual, conf, now))
+
+
+def _label(task, usual: Optional[float], conf: dict, now: Optional[float]) -> str:
     if task.outcome is None:
         state = task.state or "unsettled"
         start = task.submitted_at or task.started_at
