@@ -18,13 +18,15 @@ from .project import Project, load_toml
 from .template import apply_templates
 from .units import parse_duration
 
+RETRY_KEYS = {"retries", "retry_backoff", "retry_on"}
 BATCH_KEYS = {
     "name", "backend", "deadline", "stagger", "max_parallel", "queued_timeout",
-    "on_stalled", "poll", "vars",
+    "on_stalled", "poll", "vars", *RETRY_KEYS,
 }
 POLL_KEYS = {"initial", "max", "factor"}
-TASK_KEYS = {"label", "command", "timeout", "cwd", "env", "vars"}
+TASK_KEYS = {"label", "command", "timeout", "cwd", "env", "vars", "needs", "tags", *RETRY_KEYS}
 STALLED_ACTIONS = ("cancel", "leave")
+RETRYABLE = ("failed", "timed_out", "lost", "error", "stalled")
 
 
 @attrs.frozen
@@ -209,14 +211,56 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
     raw_tasks = data.get("task", [])
     if not isinstance(raw_tasks, list):
         check.fail("", "tasks are written as [[task]] tables", "task")
-    tasks = tuple(_task(check, path.parent, raw, i, backend_cls) for i, raw in enumerate(raw_tasks))
+    retry_defaults = _retry(check, "[batch]", batch, None, {})
+    tasks = tuple(_task(check, path.parent, raw, i, backend_cls, retry_defaults) for i, raw in enumerate(raw_tasks))
     tasks = apply_templates(check, tasks, raw_tasks, batch.get("vars", {}))
     seen: dict[str, int] = {}
     for i, task in enumerate(tasks):
         if task.label in seen:
             check.fail(f"task {i + 1}", f"duplicate label {task.label!r} (also task {seen[task.label] + 1})", "label", i)
         seen[task.label] = i
+    _check_needs(check, tasks, seen)
     return BatchSpec(path=path, project=project, tables=plugin_tables, tasks=tasks, **spec)
+
+
+def _check_needs(check: _Checker, tasks, index: dict) -> None:
+    from .graph import find_cycle
+
+    for i, task in enumerate(tasks):
+        for need in task.needs:
+            if need == task.label:
+                check.fail(f"task {task.label!r}", "needs itself", "needs", i)
+            if need not in index:
+                hint = difflib.get_close_matches(need, list(index), n=1)
+                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+                check.fail(f"task {task.label!r}", f"needs unknown task {need!r}{suggestion}", "needs", i)
+    cycle = find_cycle({t.label: t.needs for t in tasks})
+    if cycle:
+        check.fail("", "dependency cycle: " + " -> ".join(cycle), "needs", index[cycle[0]])
+
+
+def _retry(check: _Checker, where: str, raw: dict, index, defaults: dict) -> dict:
+    found = dict(defaults)
+    if "retries" in raw:
+        value = raw["retries"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            check.fail(where, f"retries must be a whole number >= 0, got {value!r}", "retries", index)
+        found["retries"] = value
+    if "retry_backoff" in raw:
+        found["retry_backoff"] = check.duration(where, "retry_backoff", raw["retry_backoff"], index)
+    if "retry_on" in raw:
+        value = raw["retry_on"]
+        if not isinstance(value, list) or not all(v in RETRYABLE for v in value):
+            check.fail(where, f"retry_on must be a list of {', '.join(RETRYABLE)}; got {value!r}", "retry_on", index)
+        found["retry_on"] = tuple(value)
+    return found
+
+
+def _string_list(check: _Checker, where: str, raw: dict, key: str, index: int) -> tuple:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        check.fail(where, f"{key} must be a list of non-empty strings", key, index)
+    return tuple(value)
 
 
 def _poll(check: _Checker, poll) -> dict:
@@ -237,7 +281,7 @@ def _poll(check: _Checker, poll) -> dict:
     return result
 
 
-def _task(check: _Checker, folder: Path, raw, index: int, backend_cls) -> Task:
+def _task(check: _Checker, folder: Path, raw, index: int, backend_cls, retry_defaults: dict) -> Task:
     where = f"task {index + 1}"
     if not isinstance(raw, dict):
         check.fail(where, "must be a table", task_index=index)
@@ -282,7 +326,10 @@ def _task(check: _Checker, folder: Path, raw, index: int, backend_cls) -> Task:
             if not isinstance(raw[key], kind):
                 check.fail(where, f"{key} must be {getattr(kind, '__name__', kind)}", key, index)
             options[key] = raw[key]
-    task = Task(label=label, command=command, timeout=timeout, cwd=str(cwd), env=dict(env), options=options)
+    task = Task(label=label, command=command, timeout=timeout, cwd=str(cwd), env=dict(env), options=options,
+                needs=_string_list(check, where, raw, "needs", index),
+                tags=_string_list(check, where, raw, "tags", index),
+                **_retry(check, where, raw, index, retry_defaults))
     try:
         backend_cls.check_task(task)
     except ValueError as exc:

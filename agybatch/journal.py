@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     outcome TEXT,
     reason TEXT,
     log_path TEXT,
+    not_before REAL,
+    last_outcome TEXT,
     PRIMARY KEY (run_id, label)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -64,7 +66,7 @@ CREATE INDEX IF NOT EXISTS runs_by_batch ON runs(batch, started_at);
 #: Columns of ``tasks`` that :meth:`Journal.update_task` may set.
 TASK_FIELDS = (
     "phase", "submit_key", "job_id", "attempts", "state", "exit_code", "submitted_at",
-    "started_at", "ended_at", "outcome", "reason", "log_path",
+    "started_at", "ended_at", "outcome", "reason", "log_path", "not_before", "last_outcome",
 )
 
 

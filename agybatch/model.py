@@ -62,6 +62,9 @@ class Task:
 
     ``command`` is an argv tuple, or a string run by ``/bin/sh -c``. ``cwd`` is
     absolute. ``options`` holds the backend-specific keys (e.g. ``prompt``).
+    ``needs`` names tasks that must succeed first; a failed attempt whose
+    outcome is in ``retry_on`` is tried again up to ``retries`` times, waiting
+    ``retry_backoff`` seconds, doubled each time.
     """
 
     label: str
@@ -70,19 +73,22 @@ class Task:
     cwd: str = "."
     env: dict = attrs.field(factory=dict)
     options: dict = attrs.field(factory=dict)
+    needs: tuple = ()
+    tags: tuple = ()
+    retries: int = 0
+    retry_backoff: float = 30.0
+    retry_on: tuple = ("failed",)
 
     def to_dict(self) -> dict:
         data = attrs.asdict(self)
-        if isinstance(self.command, tuple):
-            data["command"] = list(self.command)
+        for key, value in data.items():
+            if isinstance(value, tuple):
+                data[key] = list(value)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Task":
-        command = data.get("command")
-        if isinstance(command, list):
-            command = tuple(command)
-        return cls(**{**data, "command": command})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @attrs.frozen

@@ -22,6 +22,9 @@ OUTCOME_OF = {
 class TaskRecord:
     """Where one task stands: ``phase`` is pending, intent, submitted or final.
 
+    A task waiting for a retry is ``pending`` again with ``attempts`` > 0,
+    ``last_outcome`` set and ``not_before`` the earliest time to resubmit.
+
     ``stop_outcome`` is the outcome the runner decided when it stopped the job
     itself (deadline, stall, cancel); a job that still succeeds keeps success.
     """
@@ -40,6 +43,8 @@ class TaskRecord:
     outcome: Optional[Outcome] = None
     reason: Optional[str] = None
     log_path: Optional[str] = None
+    not_before: Optional[float] = None
+    last_outcome: Optional[Outcome] = None
     stop_outcome: Optional[Outcome] = None
     stop_reason: Optional[str] = None
 
@@ -64,7 +69,8 @@ class TaskRecord:
             "exit_code": self.exit_code, "submitted_at": self.submitted_at,
             "started_at": self.started_at, "ended_at": self.ended_at,
             "outcome": self.outcome.value if self.outcome else None, "reason": self.reason,
-            "log_path": self.log_path,
+            "log_path": self.log_path, "not_before": self.not_before,
+            "last_outcome": self.last_outcome.value if self.last_outcome else None,
         }
 
     @classmethod
@@ -75,7 +81,8 @@ class TaskRecord:
             state=JobState(row["state"]) if row["state"] else None, exit_code=row["exit_code"],
             submitted_at=row["submitted_at"], started_at=row["started_at"], ended_at=row["ended_at"],
             outcome=Outcome(row["outcome"]) if row["outcome"] else None, reason=row["reason"],
-            log_path=row["log_path"],
+            log_path=row["log_path"], not_before=row["not_before"],
+            last_outcome=Outcome(row["last_outcome"]) if row["last_outcome"] else None,
         )
 
     def result(self) -> TaskResult:

@@ -14,11 +14,11 @@ import itertools
 import signal
 import sys
 import time
-from collections import deque
 
 from .errors import PollError, SubmitError
 from .manager import call_hook
 from .model import JobState, JobStatus, Outcome, RunSummary
+from .queue import TaskQueue
 from .records import TaskRecord
 from .schedule import PollSchedule
 
@@ -54,7 +54,9 @@ class Runner:
         self.errors: list[str] = []
         self.poll_failures = 0
         self.deadline_at = started_at + self.batch.deadline if self.batch.deadline else None
-        self._pending = deque(r for r in records if r.phase == "pending")
+        self._queue = TaskQueue(records, self.expected,
+                                longest_first=bool(self.batch.max_parallel or self.batch.stagger))
+        self._outbox: list = []
         self._active = {r.job_id: r for r in records if r.phase == "submitted"}
         self._unsettled = sum(1 for r in records if r.phase != "final")
         self._timers: list = []
@@ -76,15 +78,21 @@ class Runner:
             self._recover()
             for rec in self._active.values():
                 self._watch_job(rec)
+            for rec in self.records:
+                if rec.phase == "pending":
+                    self._enqueue(rec)
+            self._flush()
             while self._unsettled:
                 if self._interrupted and not self._cancelling_for_interrupt():
                     break
                 self._check_limits(time.time())
+                self._flush()
                 self._submit_ready()
                 if not self._unsettled:
                     break
                 self._wait()
                 self._tick()
+            self._flush()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -124,7 +132,6 @@ class Runner:
                 continue
             if job_id is None:
                 rec.phase, rec.attempts = "pending", max(0, rec.attempts - 1)
-                self._pending.appendleft(rec)
                 self._journal(rec, ("recovered", None, None, "not submitted"))
             else:
                 rec.phase, rec.job_id = "submitted", job_id
@@ -134,16 +141,22 @@ class Runner:
 
     # -- fan-out ---------------------------------------------------------------
 
+    def _enqueue(self, rec: TaskRecord) -> None:
+        blocked = self._queue.push(rec)
+        if blocked:
+            self._finish(rec, Outcome.SKIPPED, None, reason=blocked)
+
     def _submit_ready(self) -> None:
         cap = self.batch.max_parallel
-        while self._pending:
+        while self._queue.has_ready(time.time()):
             if self._interrupted or self._settle_by is not None or time.time() < self._next_submit:
                 return
             if cap and len(self._active) >= cap:
                 return
             if self._check_cancel_request():
                 return
-            self._submit(self._pending.popleft())
+            self._submit(self._queue.pop_ready(time.time()))
+            self._flush()
             self._next_submit = time.time() + self.batch.stagger
 
     def _submit(self, rec: TaskRecord) -> None:
@@ -155,14 +168,14 @@ class Runner:
             job = self.backend.submit(rec.task, rec.submit_key)
         except Exception as exc:
             detail = str(exc) if isinstance(exc, SubmitError) else f"{type(exc).__name__}: {exc}"
-            self._finish(rec, Outcome.ERROR, None, reason=f"submission failed: {detail}")
+            self._settle(rec, Outcome.ERROR, None, reason=f"submission failed: {detail}")
             return
         rec.phase, rec.job_id, rec.state = "submitted", job.job_id, job.state
         rec.submitted_at, rec.started_at = time.time(), job.started_at
         self._active[job.job_id] = rec
         self._journal(rec, ("submitted", job.job_id, job.state.value, None))
         self._watch_job(rec)
-        call_hook(self.pm, "on_submit", self.errors, session=self.session, task=rec.task, job=job)
+        self._tell("on_submit", task=rec.task, job=job)
         if job.state.final:
             self._apply({job.job_id: job})
 
@@ -178,8 +191,9 @@ class Runner:
     def _wake_at(self) -> float:
         wake = [time.time() + CANCEL_CHECK_EVERY, self._next_tick]
         if self._settle_by is None:
-            if self._pending:
+            if self._queue.has_ready(time.time()):
                 wake.append(self._next_submit)
+            wake.append(self._queue.next_time())
             if self.deadline_at:
                 wake.append(self.deadline_at)
         else:
@@ -228,7 +242,6 @@ class Runner:
         return changes
 
     def _apply(self, changes: dict) -> None:
-        told = []
         with self.journal.transaction():
             for job_id, job in changes.items():
                 rec = self._active.get(job_id)
@@ -241,15 +254,13 @@ class Runner:
                 rec.started_at = job.started_at or rec.started_at or (
                     time.time() if job.state is JobState.RUNNING else None)
                 if job.state.final:
-                    self._finish(rec, rec.outcome_for(job.state), job, reason=rec.stop_reason or job.reason,
-                                 ended_at=job.ended_at, notify=False)
+                    self._settle(rec, rec.outcome_for(job.state), job, reason=rec.stop_reason or job.reason,
+                                 ended_at=job.ended_at, previous=previous)
                 else:
                     self._journal(rec, ("state", job_id, job.state.value, job.reason))
                     self._arm_task_timeout(rec)
-                told.append((rec, job, previous))
-        for rec, job, previous in told:
-            call_hook(self.pm, "on_state_change", self.errors, session=self.session, task=rec.task,
-                      job=job, previous=previous, outcome=rec.outcome)
+                    self._tell("on_state_change", task=rec.task, job=job, previous=previous, outcome=None)
+        self._flush()
 
     # -- limits -----------------------------------------------------------------
 
@@ -295,8 +306,11 @@ class Runner:
         return False
 
     def _stop_all(self, running_outcome: Outcome, reason: str, pending_outcome: Outcome) -> None:
-        while self._pending:
-            self._finish(self._pending.popleft(), pending_outcome, None, reason=f"{reason} before submission")
+        for rec in self._queue.drain():
+            if rec.last_outcome is not None:
+                self._finish(rec, rec.last_outcome, None, reason=f"{reason} before the next attempt")
+            else:
+                self._finish(rec, pending_outcome, None, reason=f"{reason} before submission")
         active = list(self._active.values())
         queued = [r for r in active if r.state is JobState.QUEUED]
         self._stop([r for r in active if r.state is not JobState.QUEUED], running_outcome, reason)
@@ -321,8 +335,36 @@ class Runner:
     def _journal(self, rec: TaskRecord, event) -> None:
         self.journal.update_task(self.session.run_id, rec.label, event=event, **rec.row())
 
-    def _finish(self, rec, outcome, job, reason=None, ended_at=None, notify=True) -> None:
-        rec.phase, rec.outcome, rec.reason = "final", outcome, reason
+    def _tell(self, hook: str, **kwargs) -> None:
+        """Queue a hook call; :meth:`_flush` makes it once the journal has committed."""
+        self._outbox.append((hook, kwargs))
+
+    def _flush(self) -> None:
+        while self._outbox:
+            hook, kwargs = self._outbox.pop(0)
+            call_hook(self.pm, hook, self.errors, session=self.session, **kwargs)
+
+    def _settle(self, rec, outcome, job, reason=None, ended_at=None, previous=None) -> None:
+        """An attempt ended with ``outcome``: retry it if the task allows, else finish the task."""
+        task = rec.task
+        delay = task.retry_backoff * 2 ** (rec.attempts - 1)
+        retry_at = time.time() + delay
+        if (outcome.value not in task.retry_on or rec.attempts > task.retries or self._interrupted
+                or self._settle_by is not None or (self.deadline_at and retry_at >= self.deadline_at)):
+            self._finish(rec, outcome, job, reason=reason, ended_at=ended_at, previous=previous)
+            return
+        if rec.job_id:
+            self._active.pop(rec.job_id, None)
+            self._schedule.forget(rec.job_id)
+        rec.phase, rec.last_outcome, rec.not_before = "pending", outcome, retry_at
+        rec.stop_outcome = rec.stop_reason = None
+        detail = f"attempt {rec.attempts} {outcome.text}; retrying in {delay:g}s" + (f" ({reason})" if reason else "")
+        self._journal(rec, ("retry", rec.job_id, outcome.value, detail))
+        self._tell("on_state_change", task=task, job=job, previous=previous, outcome=None)
+        self._enqueue(rec)
+
+    def _finish(self, rec, outcome, job, reason=None, ended_at=None, previous=None) -> None:
+        rec.phase, rec.outcome, rec.reason, rec.not_before = "final", outcome, reason, None
         self._unsettled -= 1
         if rec.job_id:
             self._active.pop(rec.job_id, None)
@@ -332,9 +374,9 @@ class Runner:
         if rec.job_id and rec.log_path is None and hasattr(self.backend, "log_path"):
             rec.log_path = str(self.backend.log_path(rec.job_id))
         self._journal(rec, ("final", rec.job_id, outcome.value, reason))
-        if notify:
-            call_hook(self.pm, "on_state_change", self.errors, session=self.session, task=rec.task,
-                      job=job, previous=rec.state, outcome=outcome)
+        self._tell("on_state_change", task=rec.task, job=job, previous=previous or rec.state, outcome=outcome)
+        for dependent, why in self._queue.settled(rec):
+            self._finish(dependent, Outcome.SKIPPED, None, reason=why)
 
     def _summary(self) -> RunSummary:
         return RunSummary(
