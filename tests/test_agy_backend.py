@@ -242,3 +242,34 @@ def test_logs_of_a_job_agy_forgot_is_one_line_error(project, agy):
     result = project.run("logs", "t")
     assert result.code == 3, result
     assert result.err.count("\n") == 1 and "agy jobs logs" in result.err and "not found" in result.err
+
+
+@pytest.mark.parametrize("table, task, message", [
+    ('model = "m"\nmodle = "x"', 'prompt = "a"', "unknown key 'modle' (did you mean 'model'?)"),
+    ('args = "--profile x"', 'prompt = "a"', "args must be a list of strings"),
+    ('call_timeout = "soon"', 'prompt = "a"', "call_timeout: bad duration 'soon'"),
+    ('call_timeout = 0', 'prompt = "a"', "call_timeout must be greater than zero"),
+    ('submit_retries = -1', 'prompt = "a"', "submit_retries must be a whole number from 0 to 10"),
+    ('bin = ""', 'prompt = "a"', "bin must be a non-empty string"),
+    ('', 'command = ["true"]', "the agy backend runs prompts, not commands"),
+    ('', 'model = "m"', "missing required key 'prompt' (sent to agy as --task)"),
+    ('', 'prompt = "   "', "prompt must not be empty"),
+    ('', 'prompt = 3', "prompt must be str"),
+])
+def test_bad_agy_settings_are_one_line_errors_naming_the_file(project, agy, table, task, message):
+    folder = project.batch("bad", f"""
+[batch]
+backend = "agy"
+
+[batch.agy]
+{table}
+
+[[task]]
+label = "t"
+{task}
+""")
+    result = project.run("run", "bad")
+    assert result.code == 4, result
+    assert result.err.count("\n") == 1, result
+    assert str(folder / "batch.toml") in result.err and message in result.err
+    assert agy.calls() == []
