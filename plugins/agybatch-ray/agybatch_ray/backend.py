@@ -62,6 +62,8 @@ class RayBackend(Backend):
         self.request_timeout = options.get("request_timeout", opts.DEFAULT_REQUEST_TIMEOUT)
         self.runtime_env = self._batch_runtime_env(options.get("runtime_env", {}))
         self._bulk = True
+        self._last: dict = {}
+        self._stopped_pending: set = set()
         try:
             self.client = connect(self.address, self.request_timeout)
         except Exception as exc:
@@ -162,6 +164,11 @@ class RayBackend(Backend):
         for job_id in job_ids:
             if job_id not in found:
                 found[job_id] = self._status_of(job_id)
+        for job_id, status in found.items():
+            if status.state is JobState.QUEUED and job_id in self._stopped_pending:
+                found[job_id] = JobStatus(job_id, JobState.CANCELLED, reason=(
+                    "stopped while pending: Ray keeps it pending and ends it at once if it ever starts"))
+            self._last[job_id] = status.state
         return found
 
     def _status_of(self, job_id: str) -> JobStatus:
@@ -201,10 +208,16 @@ class RayBackend(Backend):
         failures = []
         for job_id in job_ids:
             try:
-                self.client.stop_job(job_id)
+                stopped = self.client.stop_job(job_id)
             except Exception as exc:
                 if not is_not_found(exc):
                     failures.append(f"{job_id}: {brief(exc)}")
+                continue
+            # Ray cannot end a job that waits for resources: stop_job only tells its
+            # supervisor, which kills the entrypoint the moment it starts. The job
+            # stays PENDING meanwhile, so poll reports it cancelled itself.
+            if stopped and self._last.get(job_id, JobState.QUEUED) is JobState.QUEUED:
+                self._stopped_pending.add(job_id)
         if failures:
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             raise BackendError(f"cannot stop Ray job {failures[0]}{more}")
