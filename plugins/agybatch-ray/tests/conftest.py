@@ -114,11 +114,12 @@ class RayHead:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_head() -> RayHead:
+def start_head(num_cpus: int = 2) -> RayHead:
+    """Start a head with ``num_cpus`` logical CPUs and wait until it runs jobs."""
     ports = {flag: free_port() for flag in PORT_FLAGS}
     temp_dir = tempfile.mkdtemp(prefix="agyray-")  # short: Ray's socket paths must fit 107 bytes
     log = Path(temp_dir, "ray-start.log")
-    argv = [*_ray_cli(), "start", "--head", "--block", "--num-cpus", "2", "--disable-usage-stats",
+    argv = [*_ray_cli(), "start", "--head", "--block", "--num-cpus", str(num_cpus), "--disable-usage-stats",
             "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1", "--temp-dir", temp_dir,
             "--include-log-monitor", "false"]
     for flag, port in ports.items():
