@@ -190,8 +190,12 @@ def report(results: dict, scale: float) -> str:
         "Why the default schedule is 1 s, 1.5 s, then every 1.75 s (`AgyBackend.poll_defaults`): with no "
         "history, nothing says when a job will end, so the only way to notice every end within 2.5 s, and "
         "the last one soon enough for a makespan within 1.03×, is to look that often; one `agy jobs list` "
-        "covers every job, so a 75 s batch costs about 75 / 1.75 ≈ 45 calls, under the article's 49. With history in the journal the runner "
-        "polls around each job's expected end instead, and backs off between them.",
+        "covers every job, so a 75 s batch costs about 75 / 1.75 ≈ 45 calls, under the article's 49. With "
+        "history in the journal the runner polls just after each job's usual end (one targeted poll per job "
+        "that ends on time) and adds blind safety-net polls for jobs that end early "
+        "(`agybatch/schedule.py`); the safety net is where the remaining calls go. Tasks run through a "
+        "command template on the local backend (agy's headless `-p` mode) make no status calls at all: the "
+        "local backend learns of each end from the process itself.",
         "",
         f"Machine: {machine()}. Measured {datetime.date.today().isoformat()}.",
         "",
