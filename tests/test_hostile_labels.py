@@ -15,7 +15,7 @@ HOSTILE = [
     "\u001b]0;owned\u0007\u001b[2J",
 ]
 
-RECORD = f"""
+RECORD = """
 import sys
 with open(sys.argv[1], "a") as fh:
     fh.write(sys.stdin.read() + "\\n")

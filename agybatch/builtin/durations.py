@@ -19,6 +19,7 @@ medians are left in ``session.stash["durations.usual"]`` (label -> seconds).
 """
 from __future__ import annotations
 
+import sys
 import time
 from typing import Optional
 
@@ -114,7 +115,13 @@ def usual_durations(journal, batch: str, exclude_run: Optional[str], conf: dict)
 @hookimpl(tryfirst=True)
 def on_join(session, summary):
     conf = settings(session.batch.tables.get("durations"))
-    usual = usual_durations(session.journal, session.batch.name, session.run_id, conf)
+    try:
+        usual = usual_durations(session.journal, session.batch.name, session.run_id, conf)
+    except Exception as exc:  # history is a nicety: labels without it beat no labels
+        message = f"durations: cannot read the run history: {exc}"
+        summary.plugin_errors.append(message)
+        print(f"agybatch: warning: {message}", file=sys.stderr)
+        usual = {}
     session.stash["durations.usual"] = usual
     now = time.time()
     for task in summary.tasks:

@@ -116,7 +116,10 @@ def on_join(session, summary):
             _warn(summary, f"cannot save the log of {task.label!r}: {getattr(exc, 'strerror', None) or exc}")
             continue
         task.log_path = str(path)
-        session.journal.update_task(session.run_id, task.label, log_path=str(path))
+        try:
+            session.journal.update_task(session.run_id, task.label, log_path=str(path))
+        except JournalError as exc:
+            _warn(summary, f"saved {path} but cannot record it in the journal: {exc}")
 
 
 def write_private(folder, name: str, text) -> object:

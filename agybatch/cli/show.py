@@ -1,13 +1,11 @@
 """Read-only commands: ``status``, ``logs``, ``history``, ``list`` and ``plugins``."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..errors import UsageError
 from ..model import OUTCOME_ORDER
-from ..project import load_project
 from ..units import format_duration, iso
 from .common import find_run, make_backend, make_config, open_journal, print_json, project_from_cwd
 from .main import finish_parse
