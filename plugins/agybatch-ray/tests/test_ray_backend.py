@@ -437,6 +437,83 @@ def test_a_cluster_lost_during_the_wait_counts_poll_failures_then_reports_lost(r
     ray_head.client.stop_job(task["job_id"])
 
 
+class NoListProxy:
+    """An HTTP proxy to the dashboard that answers 404 to ``GET /api/jobs/`` (a server that cannot
+    list jobs) and counts the requests it forwards."""
+
+    def __init__(self, target: str) -> None:
+        import http.server
+        import urllib.error
+        import urllib.request
+
+        proxy = self
+        self.paths: list = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self):
+                proxy.paths.append((self.command, self.path))
+                if self.command == "GET" and self.path.rstrip("/") == "/api/jobs":
+                    self.send_error(404, "Not Found")
+                    return
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type",)}
+                request = urllib.request.Request(target + self.path, data=body, method=self.command, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        status, payload, kind = answer.status, answer.read(), answer.headers.get("Content-Type")
+                except urllib.error.HTTPError as err:
+                    status, payload, kind = err.code, err.read(), err.headers.get("Content-Type")
+                self.send_response(status)
+                self.send_header("Content-Type", kind or "text/plain")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_server_that_cannot_list_jobs_is_polled_job_by_job(ray_head, ray_project):
+    project = ray_project
+    proxy = NoListProxy(ray_head.address)
+    try:
+        project.batch("nolist", f"""
+            [batch]
+            backend = "ray"
+
+            [batch.ray]
+            address = "{proxy.address}"
+
+            [[task]]
+            label = "a"
+            command = ["sh", "-c", "exit 0"]
+
+            [[task]]
+            label = "b"
+            command = ["sh", "-c", "exit 7"]
+            """)
+        result = project.run("run", "nolist", "--json")
+    finally:
+        proxy.close()
+    assert result.code == 2, result
+    assert {t["label"]: (t["outcome"], t["exit_code"]) for t in result.json()["tasks"]} == {
+        "a": ("succeeded", 0), "b": ("failed", 7)}
+    assert result.json()["poll_failures"] == 0
+    gets = [path for method, path in proxy.paths if method == "GET"]
+    assert gets.count("/api/jobs/") == 1  # asked once, then never again
+    assert any(path.startswith("/api/jobs/agybatch-") for path in gets)
+
+
 # -- configuration ----------------------------------------------------------------------
 
 BAD_CONFIGS = [
