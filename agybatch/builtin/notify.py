@@ -46,10 +46,10 @@ def addoption(parser):
 
 @hookimpl
 def register_sinks(register):
-    from agybatch.sinks import BUILTIN_SINKS, load_builtin
+    from agybatch.sinks import BUILTIN_SINKS, LazySink
 
     for name in BUILTIN_SINKS:
-        register(name, load_builtin(name))
+        register(name, LazySink(name))
 
 
 @hookimpl

@@ -26,3 +26,26 @@ def load_builtin(type_name: str):
 
     module, _, attr = BUILTIN_SINKS[type_name].partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+class LazySink:
+    """A built-in sink type that imports its module only when a batch uses it.
+
+    Behaves like the class for the notify plugin: ``validate(options)`` and
+    ``LazySink(...)(name, options, context)`` delegate to the real class.
+    """
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def load(self):
+        return load_builtin(self.type_name)
+
+    def validate(self, options: dict) -> None:
+        self.load().validate(options)
+
+    def __call__(self, *args, **kwargs):
+        return self.load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<sink type {self.type_name!r}: {BUILTIN_SINKS[self.type_name]}>"
