@@ -434,7 +434,9 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("extra, env, message", BAD_CONFIGS)
+@pytest.mark.parametrize("extra, env, message", BAD_CONFIGS, ids=[
+    "ray-client-address", "misspelt-key", "bad-request-timeout", "RAY_ADDRESS-auto", "cpus-not-a-number",
+    "memory-not-a-size", "missing-working-dir", "negative-resource"])
 def test_bad_ray_settings_are_one_line_errors_naming_the_file(ray_installed, ray_project, extra, env, message):
     project = ray_project
     folder = project.batch("bad", '[batch]\nbackend = "ray"\n\n[[task]]\nlabel = "a"\ncommand = ["true"]\n\n' + extra)
