@@ -49,6 +49,7 @@ def test_status_shows_the_saved_log_path(project):
     assert Path(path).name.startswith("failed-")
     status = project.run("status", "--json").json()
     assert status["tasks"][0]["log_path"] == path
+    assert f"log: {path}" in project.run("status").out
 
 
 def test_terminal_lists_the_log_path(project):
