@@ -5,6 +5,7 @@ Ray is imported here, lazily, when a backend is built: never at agybatch start-u
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 
@@ -19,6 +20,10 @@ def connect(address: str, request_timeout: float):
     Raises whatever Ray raises when the cluster cannot be reached.
     """
     from ray.job_submission import JobSubmissionClient
+
+    # Ray logs each working_dir upload at INFO on stderr; agybatch's terminal output stays its own.
+    for name in ("ray", "ray.dashboard.modules.dashboard_sdk"):  # the SDK sets INFO on its own logger
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     class TimedClient(JobSubmissionClient):
         """Ray's client with a timeout on each request (``_do_request`` forwards it to requests)."""

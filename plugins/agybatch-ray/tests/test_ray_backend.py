@@ -255,6 +255,7 @@ def test_runtime_env_working_dir_env_vars_and_the_failed_log_tail(ray_head, ray_
 
     result = project.run("run", "envs", "--json")
     assert result.code == 1, result
+    assert "Uploading package" not in result.err  # Ray's INFO logging stays out of agybatch's output
     task = result.json()["tasks"][0]
     assert (task["outcome"], task["exit_code"]) == ("failed", 5)
     saved = open(task["log_path"]).read()  # kept locally: Ray forgets logs when its head restarts
