@@ -24,7 +24,7 @@ class TaskQueue:
 
     def __init__(self, records, expected: dict | None = None, longest_first: bool = False) -> None:
         self.by_label = {r.label: r for r in records}
-        self.dependents = dependents(r.task for r in records)
+        self.dependents = dependents([r.task for r in records])
         self.expected = expected or {}
         self.longest_first = longest_first
         self._ready: list = []

@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deadline", metavar="D", help="overall deadline, e.g. 60m")
     run.add_argument("-j", "--max-parallel", type=_non_negative, metavar="N", help="at most N jobs at once (0: no cap)")
     run.add_argument("--backend", metavar="B", help="backend to use instead of [batch] backend")
+    run.add_argument("-k", dest="keyword", metavar="EXPR",
+                     help="only tasks whose label matches EXPR (substrings with and/or/not)")
+    run.add_argument("--tag", dest="tags", action="append", metavar="NAME", help="only tasks tagged NAME")
+    run.add_argument("--lf", "--last-failed", dest="last_failed", action="store_true",
+                     help="only the tasks that did not succeed in the batch's last run")
+    run.add_argument("--co", "--collect-only", dest="collect_only", action="store_true",
+                     help="list what would run, in order, with needs and expected times; submit nothing")
     for name in ("run", "join"):
         subs[name].add_argument("--cancel-on-interrupt", action="store_true",
                                 help="on SIGINT/SIGTERM cancel the jobs instead of leaving them running")

@@ -12,6 +12,7 @@ from ..model import ExitCode
 from ..project import load_project, resolve_batch
 from ..records import TaskRecord
 from ..session import Session
+from .collect import apply_selection, collect_only
 from .common import collect, find_run, make_backend, make_config, open_journal, print_json, project_from_cwd
 from .main import finish_parse
 
@@ -52,6 +53,9 @@ def cmd_run(parser, argv, known) -> int:
     if not batch.tasks:
         raise NoTasksError(f"{batch_path}: the batch has no [[task]] to run")
     journal = open_journal(project)
+    batch = apply_selection(batch, options, journal)
+    if options.collect_only:
+        return collect_only(batch, usual_durations(journal, batch.name, None), options.json)
     session = Session(config=config, batch=batch, run_id=new_run_id(), journal=journal)
     records = [TaskRecord(seq=i, task=task) for i, task in enumerate(batch.tasks)]
     return _execute(session, records, started_at=time.time(), new=True)
