@@ -140,19 +140,22 @@ def _merge(defaults: dict, override: dict) -> dict:
     return merged
 
 
-def load_batch(path: Path, project: Project, backends, tables: dict, overrides: dict | None = None) -> BatchSpec:
+def load_batch(path: Path, project: Project, backends, tables: dict, overrides: dict | None = None,
+               blocked=()) -> BatchSpec:
     """Validate ``path`` over the project defaults and return a :class:`BatchSpec`.
 
     ``backends`` maps names to backend classes (for their task and option
     schemas); ``tables`` maps plugin-owned top-level table names to a
     validator ``(data) -> None`` raising ValueError; ``overrides`` are CLI
-    values for ``[batch]`` keys.
+    values for ``[batch]`` keys. A table named after a ``blocked`` plugin
+    (``-p no:notify`` and ``[notify]``) is left alone, unvalidated and unused.
     """
     check = _Checker(path)
     data = load_toml(path)
     defaults = {k: v for k, v in project.settings.items() if k != "plugins"}
     data = _merge(defaults, data)
     known_top = {"batch", "task", *tables}
+    data = {k: v for k, v in data.items() if k in known_top or k not in blocked}
     for key in data:
         if key not in known_top:
             check.unknown("", key, known_top)
@@ -333,7 +336,7 @@ def _task(check: _Checker, folder: Path, raw, index: int, backend_cls, retry_def
     try:
         backend_cls.check_task(task)
     except ValueError as exc:
-        check.fail(where, str(exc), None, index)
+        check.fail(where, str(exc), getattr(exc, "key", None), index)
     return task
 
 

@@ -275,7 +275,11 @@ class Runner:
     def _due_timers(self, now: float):
         while self._timers and self._timers[0][0] <= now:
             _, _, kind, rec = heapq.heappop(self._timers)
-            if rec.active and rec.stop_outcome is None:
+            if not rec.active:
+                continue
+            if kind == "settle" and rec.stop_outcome is not None:
+                yield kind, rec
+            elif rec.stop_outcome is None:
                 if kind == "timeout" and rec.state is JobState.RUNNING:
                     yield kind, rec
                 elif kind == "queued" and rec.state in (None, JobState.QUEUED):
@@ -290,7 +294,9 @@ class Runner:
             for rec in list(self._active.values()):
                 self._finish(rec, rec.stop_outcome, None, reason=f"{rec.stop_reason}; no final state reported")
         for kind, rec in list(self._due_timers(now)):
-            if kind == "timeout":
+            if kind == "settle":
+                self._finish(rec, rec.stop_outcome, None, reason=f"{rec.stop_reason}; no final state reported")
+            elif kind == "timeout":
                 self._stop([rec], Outcome.TIMED_OUT, f"task timeout reached ({rec.task.timeout:g}s)")
             elif self.batch.on_stalled == "leave":
                 self._finish(rec, Outcome.STALLED, None,
@@ -321,10 +327,12 @@ class Runner:
     def _stop(self, records: list, outcome: Outcome, reason: str) -> None:
         if not records:
             return
+        settle_by = time.time() + CANCEL_SETTLE + getattr(self.backend, "grace", 0)
         with self.journal.transaction():
             for rec in records:
                 rec.stop_outcome, rec.stop_reason = outcome, reason
                 self._journal(rec, ("stop", rec.job_id, outcome.value, reason))
+                self._add_timer(settle_by, rec, "settle")
         try:
             self.backend.cancel([r.job_id for r in records])
         except Exception as exc:

@@ -168,3 +168,31 @@ def test_a_local_plugin_registers_a_backend(project):
     result = project.run("run", "b", "--json")
     assert result.code == 0, result
     assert result.json()["backend"] == "echo"
+
+
+def test_blocking_a_plugin_leaves_its_table_alone(project):
+    project.batch("b", BATCH + '\n[notify]\npartial = ["digest"]\n[notify.sinks.digest]\ntype = "digest"\npath = "d.md"\n')
+    result = project.run("run", "b", "-p", "no:notify")
+    assert result.code == 2, result
+    assert not (project.root / "batches" / "b" / "d.md").exists()
+
+
+def test_a_raising_on_join_plugin_does_not_hide_the_summary(project):
+    project.batch("b", BATCH, **{"batchconf.py": """
+        from agybatch import hookimpl
+
+        @hookimpl
+        def on_join(summary):
+            raise RuntimeError("reporting broke")
+    """})
+    result = project.run("run", "b")
+    assert result.code == 2, result
+    assert result.out.splitlines()[-1].startswith("== 1 succeeded, 1 failed in ")
+    assert "plugin 'batchconf' failed in on_join: RuntimeError: reporting broke" in result.err
+
+
+def test_hostile_labels_are_printed_escaped(project):
+    project.batch("b", '[[task]]\nlabel = "evil\\u001b[31mred"\ncommand = ["false"]\n')
+    result = project.run("run", "b", "--color", "no")
+    assert result.code == 1, result
+    assert "\x1b" not in result.out and "evil\\x1b[31mred" in result.out

@@ -59,7 +59,11 @@ class Backend:
 
     @classmethod
     def check_task(cls, task: Task) -> None:
-        """Raise ValueError if ``task`` cannot run on this backend."""
+        """Raise ValueError if ``task`` cannot run on this backend.
+
+        Set a ``key`` attribute on the error (``err.key = "prompt"``) to have
+        the message point at that key's line in ``batch.toml``.
+        """
         if task.command is None:
             raise ValueError("missing required key 'command'")
 

@@ -13,7 +13,7 @@ import time
 
 from agybatch import hookimpl
 from agybatch.model import OUTCOME_ORDER, Outcome
-from agybatch.units import format_duration
+from agybatch.units import format_duration, printable
 
 COLOURS = {
     Outcome.SUCCEEDED: "GREEN", Outcome.FAILED: "RED", Outcome.ERROR: "RED", Outcome.LOST: "RED",
@@ -97,23 +97,30 @@ class TerminalReporter:
     @hookimpl
     def on_submit(self, session, task, job):
         if self.verbosity > 0:
-            self.line(f"submitted {task.label} -> {job.job_id}")
+            self.line(f"submitted {printable(task.label)} -> {printable(job.job_id)}")
 
     @hookimpl
     def on_state_change(self, session, task, job, previous, outcome):
         if outcome is not None and self.verbosity >= 0:
             took = _took(job)
-            text = f"{outcome.text:<10} {task.label}{f' ({took})' if took else ''}"
+            text = f"{outcome.text:<10} {printable(task.label)}{f' ({took})' if took else ''}"
             self.line(self.paint(text, COLOURS[outcome]))
         elif self.verbosity > 0 and job is not None:
-            self.line(f"{job.state.value:<10} {task.label} ({job.job_id})")
+            self.line(f"{job.state.value:<10} {printable(task.label)} ({printable(job.job_id)})")
 
     @hookimpl
     def on_tick(self, session, records):
         self._progress(records)
 
-    @hookimpl(trylast=True)
+    @hookimpl(wrapper=True, trylast=True)
     def on_join(self, session, summary):
+        """Print the summary after the other ``on_join`` plugins, even if one of them raised."""
+        try:
+            return (yield)
+        finally:
+            self.report(summary)
+
+    def report(self, summary) -> None:
         self._clear()
         if self.verbosity < -1:
             return
@@ -121,13 +128,14 @@ class TerminalReporter:
             for task in summary.not_ok():
                 if task.outcome is None:
                     continue
-                label = task.duration_label or f"{task.label} ({format_duration(task.duration_s)}, {task.outcome.text})"
-                detail = f": {task.reason}" if task.reason else ""
+                label = task.duration_label or (
+                    f"{printable(task.label)} ({format_duration(task.duration_s)}, {task.outcome.text})")
+                detail = f": {printable(task.reason)}" if task.reason else ""
                 if task.exit_code not in (None, 0) and task.outcome is Outcome.FAILED:
-                    detail = f": exit {task.exit_code}" + (f", {task.reason}" if task.reason else "")
+                    detail = f": exit {task.exit_code}" + (f", {printable(task.reason)}" if task.reason else "")
                 self.line(f"  {self.paint(label, COLOURS[task.outcome])}{detail}")
                 if task.log_path:
-                    self.line(f"      log: {task.log_path}")
+                    self.line(f"      log: {printable(task.log_path)}")
         self.line(self.summary_line(summary))
         if summary.interrupted:
             self.line(f"The jobs keep running. Re-attach with: agybatch join {summary.run_id}")

@@ -48,8 +48,9 @@ def cmd_run(parser, argv, known) -> int:
     options = config.option
     pm = config.pluginmanager
     overrides = {"deadline": options.deadline, "max_parallel": options.max_parallel, "backend": options.backend}
+    blocked = {spec[3:] for spec in options.plugins or () if spec.startswith("no:")}
     batch = load_batch(batch_path, project, collect(pm, "register_backends"), collect(pm, "register_tables"),
-                       overrides)
+                       overrides, blocked)
     if not batch.tasks:
         raise NoTasksError(f"{batch_path}: the batch has no [[task]] to run")
     journal = open_journal(project)

@@ -15,6 +15,8 @@ from typing import Optional
 
 import attrs
 
+from ..units import printable
+
 #: The routes of ``[notify]`` and their severities.
 SEVERITY = {
     "wipeout": "critical",
@@ -25,14 +27,6 @@ SEVERITY = {
     "ok": "info",
 }
 EVENTS = tuple(SEVERITY)
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text) -> str:
-    """``text`` with control characters (newlines, escapes) shown as ``\\xNN``, never interpreted."""
-    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 256
-                        else "\\u%04x" % ord(m.group()), str(text))
 
 
 def code(text) -> str:
