@@ -40,7 +40,7 @@ def test_prompts_run_as_detached_jobs_and_join_with_a_verdict(project, agy):
     assert outcomes(result) == {"generate:article-a": "succeeded", "audit:internal-links": "failed"}
     assert tasks["audit:internal-links"]["exit_code"] == 3
     runs = [argv for argv in agy.calls() if argv[0] == "run"]
-    assert runs == [
+    assert sorted(runs) == [
         ["run", "--detach", "--json", "--task", "sleep=0.5 say=written", "--model", "gemini-3.5-flash"],
         ["run", "--detach", "--json", "--task", "sleep=1 exit=3", "--model", "gemini-3.5-pro"],
     ]

@@ -51,7 +51,7 @@ def agy_batch(project, name, body, extra=FAST_POLL):
 @pytest.mark.parametrize("list_supported", [True, False], ids=["jobs-list", "jobs-get"])
 def test_same_outcomes_with_no_and_with_30_percent_poll_faults(project, agy, list_supported):
     agy.configure(seed=7, no_list=None if list_supported else 1)
-    agy_batch(project, "flaky", MIXED)
+    agy_batch(project, "flaky", MIXED, '[batch.poll]\ninitial = "100ms"\nmax = "150ms"\n')
     clean = project.run("run", "flaky", "--json")
     assert clean.code == 2, clean
     assert clean.json()["poll_failures"] == 0
@@ -72,7 +72,7 @@ def test_same_outcomes_with_no_and_with_30_percent_poll_faults(project, agy, lis
 
 
 def test_a_hanging_status_call_times_out_and_counts_as_a_failed_poll(project, agy):
-    agy.configure(seed=3, poll_hang=0.3, hang_seconds=20)
+    agy.configure(seed=3, poll_hang=0.5, hang_seconds=20)
     agy_batch(project, "hang", MIXED, FAST_POLL + '\n[batch.agy]\ncall_timeout = "400ms"\n')
     result = project.run("run", "hang", "--json", "-v")
     assert result.code == 2, result
