@@ -15,6 +15,8 @@ from .config import PollPolicy
 
 #: Seconds after the expected end at which the first targeted poll lands.
 EXPECTED_MARGIN = 0.25
+#: Longest gap between safety-net polls while every job has an expected end.
+SAFETY_MAX = 30.0
 #: First wait after a targeted poll found the job still running; it doubles.
 LATE_STEP = 0.5
 
@@ -29,6 +31,7 @@ class PollSchedule:
         self._targets: dict[str, float] = {}
         self._late_step: dict[str, float] = {}
         self._blind_watch: set = set()
+        self._safety = policy.max
 
     def watch(self, job_id: str, now: float, expected_end: float | None) -> None:
         """Start watching ``job_id``; ``expected_end`` is when it usually ends (or None)."""
@@ -52,9 +55,15 @@ class PollSchedule:
 
     def polled(self, now: float) -> None:
         """A poll happened at ``now``: move every due time past it."""
-        if now >= self._next_blind:
-            interval = next(self._blind) if self._blind_watch else self.policy.max
-            self._next_blind = now + interval
+        if self._blind_watch:
+            if now >= self._next_blind:
+                self._next_blind = now + next(self._blind)
+        else:
+            # Every job has an expected end: any poll looked at all of them, so the safety
+            # net restarts from it, and backs off (x2 up to SAFETY_MAX) while nothing is due.
+            if now >= self._next_blind:
+                self._safety = min(SAFETY_MAX, self._safety * 2)
+            self._next_blind = now + self._safety
         for job_id, due in self._targets.items():
             if now >= due:
                 step = self._late_step.get(job_id, LATE_STEP)

@@ -29,3 +29,19 @@ def test_with_history_it_polls_just_after_the_expected_end_then_backs_off_quickl
     schedule.forget("j")
     schedule.watch("k", 45.0, None)
     assert schedule.next_poll() == 47.0, "a job without history restarts the backoff"
+
+
+def test_with_history_for_every_job_the_safety_net_backs_off():
+    schedule = PollSchedule(PollPolicy(initial=1, max=2, factor=1.5))
+    for i, end in enumerate([10.0, 20.0, 75.0]):
+        schedule.watch(f"j{i}", 0.0, end)
+    times = []
+    while schedule.next_poll() <= 80:
+        now = schedule.next_poll()
+        times.append(now)
+        schedule.polled(now)
+        for i, end in enumerate([10.0, 20.0, 75.0]):
+            if now >= end:
+                schedule.forget(f"j{i}")
+    assert len(times) <= 12, times
+    assert any(abs(t - (75 + EXPECTED_MARGIN)) < 1e-9 for t in times)
