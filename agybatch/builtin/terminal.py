@@ -12,7 +12,7 @@ import sys
 import time
 
 from agybatch import hookimpl
-from agybatch.model import OUTCOME_ORDER, Outcome
+from agybatch.model import Outcome
 from agybatch.units import format_duration, printable
 
 COLOURS = {
@@ -20,6 +20,7 @@ COLOURS = {
     Outcome.TIMED_OUT: "YELLOW", Outcome.STALLED: "YELLOW", Outcome.CANCELLED: "YELLOW",
     Outcome.SKIPPED: "WHITE",
 }
+VERDICT_COLOURS = {"ok": "GREEN", "wipeout": "RED", "partial": "YELLOW", "interrupted": "YELLOW"}
 
 
 @hookimpl
@@ -121,36 +122,31 @@ class TerminalReporter:
             self.report(summary)
 
     def report(self, summary) -> None:
+        """Print the end of the run, as :func:`agybatch.report.summary.terminal_lines` formats it."""
+        from agybatch.report.summary import terminal_lines
+
         self._clear()
-        if self.verbosity < -1:
-            return
-        if self.verbosity >= 0:
-            for task in summary.not_ok():
-                if task.outcome is None:
-                    continue
-                label = task.duration_label or (
-                    f"{printable(task.label)} ({format_duration(task.duration_s)}, {task.outcome.text})")
-                detail = f": {printable(task.reason)}" if task.reason else ""
-                if task.exit_code not in (None, 0) and task.outcome is Outcome.FAILED:
-                    detail = f": exit {task.exit_code}" + (f", {printable(task.reason)}" if task.reason else "")
-                self.line(f"  {self.paint(label, COLOURS[task.outcome])}{detail}")
-                if task.log_path:
-                    self.line(f"      log: {printable(task.log_path)}")
-        self.line(self.summary_line(summary))
-        if summary.interrupted:
-            self.line(f"The jobs keep running. Re-attach with: agybatch join {summary.run_id}")
+        for text in terminal_lines(summary, self.paint_key, self.verbosity):
+            self.line(text)
 
     def summary_line(self, summary) -> str:
-        counts = summary.counts
-        parts = [self.paint(f"{counts[o.value]} {o.text}", COLOURS[o], bold=True)
-                 for o in OUTCOME_ORDER if counts[o.value]]
-        unsettled = sum(1 for t in summary.tasks if t.outcome is None)
-        if unsettled:
-            parts.append(f"{unsettled} unsettled")
-        took = format_duration(summary.duration_s)
-        head = "interrupted: " if summary.interrupted else ""
-        colour = {0: "GREEN", 1: "RED", 2: "YELLOW"}.get(int(summary.exit_code), "YELLOW")
-        return self.paint("== ", colour) + head + ", ".join(parts or ["no tasks"]) + f" in {took}" + self.paint(" ==", colour)
+        from agybatch.report.summary import status_line
+
+        return status_line(summary, self.paint_key)
+
+    def paint_key(self, text: str, key: str | None, bold: bool = False) -> str:
+        """Colour ``text`` for an outcome value or a verdict (the ``paint`` of the summary module)."""
+        return self.paint(text, colour_for(key), bold)
+
+
+def colour_for(key: str | None) -> str | None:
+    """The terminal colour of an outcome value (``failed``), ``unsettled`` or a verdict (``ok``)."""
+    if key in VERDICT_COLOURS:
+        return VERDICT_COLOURS[key]
+    try:
+        return COLOURS[Outcome(key)]
+    except ValueError:
+        return None
 
 
 def _took(job) -> str:

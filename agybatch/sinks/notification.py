@@ -8,7 +8,6 @@ rendered as data: control characters are escaped, Markdown is fenced.
 """
 from __future__ import annotations
 
-import re
 import socket
 import time
 from typing import Optional
@@ -31,11 +30,9 @@ EVENTS = tuple(SEVERITY)
 
 def code(text) -> str:
     """``text`` as a Markdown code span, whatever backticks it holds."""
-    text = printable(text)
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    from ..report.summary import code as _code
+
+    return _code(text)
 
 
 @attrs.frozen
@@ -118,51 +115,27 @@ def event_for(summary) -> str:
 
 
 def from_summary(summary, event: Optional[str] = None, usual: Optional[dict] = None) -> Notification:
-    """Build the notification of a joined run (``usual`` maps labels to median seconds)."""
-    from ..units import format_duration
+    """Build the notification of a joined run (``usual`` maps labels to median seconds).
+
+    The title and bodies come from :mod:`agybatch.report.summary`, the one
+    place that formats a run summary (the terminal and reports use it too).
+    """
+    from ..report import summary as render
 
     event = event or event_for(summary)
     usual = usual or {}
     failures = []
-    for task in summary.not_ok():
-        outcome = task.outcome.value if task.outcome else (task.state or "unsettled")
-        fallback = f"{task.label} ({format_duration(task.duration_s)}, {outcome.replace('_', ' ')})"
+    for task, item in zip(summary.not_ok(), render.not_ok(summary)):
         failures.append(Failure(
-            label=task.label, outcome=outcome, duration_label=task.duration_label or fallback,
+            label=task.label, outcome=item.outcome, duration_label=item.duration_label,
             job_id=task.job_id, exit_code=task.exit_code, reason=task.reason, log_path=task.log_path,
             duration_s=task.duration_s, usual_s=usual.get(task.label),
         ))
-    counts = summary.counts
-    total = len(summary.tasks)
-    ok = counts.get("succeeded", 0)
-    others = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n and k != "succeeded")
-    took = format_duration(summary.duration_s)
-    head = f"{ok} of {total} succeeded" + (f"; {others}" if others else "")
-    name = printable(summary.batch)
-    title = f"{name}: {summary.verdict}, {head}"
-    if event == "stalled":
-        title += " (stuck in the queue)"
-    line = f"batch {name} · run {summary.run_id} · {summary.verdict} (exit {int(summary.exit_code)}) · {took}"
-    text = [line, head, ""]
-    md = [f"**{_md_escape(name)}**: {summary.verdict} (exit {int(summary.exit_code)}) · "
-          f"run {code(summary.run_id)} · {took}", "", head]
-    if failures:
-        text.append("Did not succeed:")
-        md += ["", "Did not succeed:", ""]
-    for f in failures:
-        detail = f.detail()
-        text.append(f"- {printable(f.duration_label)}" + (f": {printable(detail)}" if detail else ""))
-        md.append(f"- {code(f.duration_label)}" + (f": {_md_escape(printable(detail))}" if detail else ""))
-        if f.log_path:
-            text.append(f"  log: {printable(f.log_path)}")
-            md.append(f"  log: {code(f.log_path)}")
-    if summary.interrupted:
-        text += ["", f"The jobs keep running. Re-attach with: agybatch join {summary.run_id}"]
-        md += ["", f"The jobs keep running. Re-attach with {code('agybatch join ' + summary.run_id)}"]
     return Notification(
         event=event, severity=SEVERITY.get(event, "warning"), batch=summary.batch, run_id=summary.run_id,
-        exit_code=int(summary.exit_code), verdict=summary.verdict, title=title,
-        text="\n".join(text).rstrip() + "\n", markdown="\n".join(md).rstrip() + "\n",
+        exit_code=int(summary.exit_code), verdict=summary.verdict,
+        title=render.title(summary, stalled=event == "stalled"),
+        text=render.text(summary), markdown=render.markdown(summary),
         failures=tuple(failures), summary=summary.to_json(), host=_host(),
     )
 
@@ -178,7 +151,9 @@ def lock_held(batch: str, run_id: str, message: str) -> Notification:
 
 
 def _md_escape(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
+    from ..report.summary import md_escape
+
+    return md_escape(text)
 
 
 def _host() -> str:
