@@ -28,6 +28,7 @@ BUILTIN_PLUGINS = {
     "failedlogs": "agybatch.builtin.failedlogs",
     "durations": "agybatch.builtin.durations",
     "notify": "agybatch.builtin.notify",
+    "reports": "agybatch.builtin.reports",
 }
 
 

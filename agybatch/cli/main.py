@@ -21,6 +21,7 @@ COMMANDS = {
     "logs": ("agybatch.cli.show", "cmd_logs", "print a task's log"),
     "cancel": ("agybatch.cli.cancel", "cmd_cancel", "cancel a run's unsettled jobs"),
     "history": ("agybatch.cli.show", "cmd_history", "past runs of a batch"),
+    "report": ("agybatch.cli.report", "cmd_report", "a run's summary, HTML timeline or JUnit XML"),
     "list": ("agybatch.cli.show", "cmd_list", "the project's batches"),
     "plugins": ("agybatch.cli.show", "cmd_plugins", "loaded plugins and where they came from"),
 }
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, _, help_text) in COMMANDS.items():
         subs[name] = sub.add_parser(name, help=help_text, description=help_text)
         _global_options(subs[name], suppress=True)
-    for name in ("run", "join", "status", "cancel", "history", "list", "plugins"):
+    for name in ("run", "join", "status", "cancel", "history", "list", "plugins", "report"):
         subs[name].add_argument("--json", action="store_true", help="print one JSON object on stdout")
     run = subs["run"]
     run.add_argument("batch", metavar="PATH|NAME", help="batch folder, batch.toml, or NAME of batches/NAME/")
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--run", dest="run_id", metavar="RUN_ID", help="default: the latest run with LABEL")
     logs.add_argument("--tail", type=_non_negative, metavar="N", help="only the last N lines")
     subs["history"].add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
+    report = subs["report"]
+    report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest run")
+    report.add_argument("--html", metavar="PATH", help="write the self-contained HTML report to PATH")
+    report.add_argument("--junitxml", "--junit-xml", metavar="PATH", help="write JUnit XML to PATH")
     parser.subparsers = subs
     return parser
 

@@ -12,3 +12,13 @@ Nothing here is imported at start-up: the terminal and notify plugins import
 :mod:`~agybatch.report.summary` at join, the rest only for ``--html``,
 ``--junitxml`` or ``agybatch report``.
 """
+
+#: Report kinds and the module that writes each.
+KINDS = {"html": "agybatch.report.html", "junitxml": "agybatch.report.junit"}
+
+
+def write(kind: str, report, path):
+    """Write ``report`` as ``kind`` (``html`` or ``junitxml``) to ``path``; return the path written."""
+    import importlib
+
+    return importlib.import_module(KINDS[kind]).write(report, path)

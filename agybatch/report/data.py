@@ -1,0 +1,230 @@
+"""What a report shows, from a live run or rebuilt from the journal for any past run.
+
+:func:`from_journal` rebuilds the :class:`~agybatch.model.RunSummary` of a
+recorded run from its journal rows (duration labels recomputed the way the
+``durations`` plugin made them); :func:`from_summary` takes the summary a run
+just joined with. Both then go through :func:`build`, which adds what only
+the journal knows: each label's usual (median) duration over the runs of the
+same batch *before* this one, and the earlier attempts of retried tasks. So
+``agybatch run --html`` and a later ``agybatch report RUN_ID --html`` draw
+the same page.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Optional
+
+import attrs
+
+#: How many earlier finished runs of a batch the usual durations come from (as ``durations``).
+HISTORY_RUNS = 20
+#: Lines of a failed job's log shown in the HTML page and JUnit ``system-out``.
+TAIL_LINES = 40
+TAIL_BYTES = 64 * 1024
+
+
+@attrs.frozen
+class Usual:
+    """A label's usual duration: the median of ``runs`` earlier runs, in seconds."""
+
+    median_s: float
+    runs: int
+
+
+@attrs.frozen
+class Attempt:
+    """An earlier attempt of a retried task, from the journal's events (times are epoch seconds)."""
+
+    submitted_at: float
+    started_at: Optional[float]
+    ended_at: float
+    outcome: str
+    job_id: Optional[str] = None
+
+
+@attrs.define
+class Report:
+    """A run summary plus what reports show beside it.
+
+    :ivar summary: the :class:`~agybatch.model.RunSummary`.
+    :ivar usual: ``{label: Usual}`` from earlier runs of the batch.
+    :ivar attempts: ``{label: [Attempt, ...]}`` for tasks that were retried.
+    :ivar unfinished: the run has no verdict in the journal (still running,
+        or its runner died; ``agybatch join`` finishes it).
+    :ivar host: the machine the report was made on.
+    :ivar generated_at: when the report was made.
+    """
+
+    summary: object
+    usual: dict = attrs.field(factory=dict)
+    attempts: dict = attrs.field(factory=dict)
+    unfinished: bool = False
+    host: str = ""
+    generated_at: float = attrs.field(factory=time.time)
+
+    @property
+    def state(self) -> str:
+        """``unfinished`` or the summary's verdict (``ok``, ``partial``, ``wipeout``, ``interrupted``)."""
+        return "unfinished" if self.unfinished else self.summary.verdict
+
+    def pace_setter(self):
+        """The task the run waited for: the one that ended last (ties: the longest). None if none ended."""
+        ended = [t for t in self.summary.tasks if t.ended_at is not None]
+        if not ended:
+            return None
+        return max(ended, key=lambda t: (t.ended_at, t.duration_s or 0.0))
+
+    def log_tail(self, task, lines: int = TAIL_LINES) -> Optional[str]:
+        """The last ``lines`` lines of the log of a task that did not succeed, or None.
+
+        Succeeded tasks' logs are never read. A missing, unreadable or empty file is None.
+        """
+        if task.ok or not task.log_path:
+            return None
+        return read_tail(task.log_path, lines) or None
+
+
+def read_tail(path, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> Optional[str]:
+    """The last ``lines`` lines of the regular file ``path`` (at most ``max_bytes``), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        import stat
+
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        start = max(0, info.st_size - max_bytes)
+        os.lseek(fd, start, os.SEEK_SET)
+        data = b""
+        while True:
+            chunk = os.read(fd, max_bytes - len(data))
+            if not chunk or len(data) >= max_bytes:
+                break
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", "replace")
+    if start and "\n" in text:
+        text = text.split("\n", 1)[1]
+    kept = text.splitlines()[-lines:] if lines else []
+    return "\n".join(kept) + ("\n" if kept else "")
+
+
+def usual_before(journal, batch: str, run_row, runs: int = HISTORY_RUNS) -> dict:
+    """``{label: [seconds, ...]}`` from up to ``runs`` finished runs of ``batch`` started before ``run_row``.
+
+    Like :meth:`agybatch.journal.Journal.durations`: only tasks that ran to an
+    end of their own (succeeded or failed) count, submit to end.
+    """
+    found: dict = {}
+    seen = 0
+    for row in journal.runs(batch):
+        if row["run_id"] == run_row["run_id"] or row["started_at"] > run_row["started_at"]:
+            continue
+        if row["exit_code"] is None:
+            continue
+        seen += 1
+        if seen > runs:
+            break
+        for task in journal.tasks(row["run_id"]):
+            if task["outcome"] in ("succeeded", "failed") and task["ended_at"] is not None \
+                    and task["submitted_at"] is not None:
+                found.setdefault(task["label"], []).append(task["ended_at"] - task["submitted_at"])
+    return found
+
+
+def earlier_attempts(events) -> dict:
+    """``{label: [Attempt, ...]}``: the attempts that ended in a retry, from journal event rows."""
+    current: dict = {}
+    found: dict = {}
+    for event in events:
+        label, kind = event["label"], event["kind"]
+        if kind == "submitted":
+            current[label] = {"submitted_at": event["at"], "started_at": None, "job_id": event["job_id"]}
+        elif kind == "state" and event["state"] == "running" and label in current:
+            current[label]["started_at"] = current[label]["started_at"] or event["at"]
+        elif kind == "retry" and label in current:
+            attempt = current.pop(label)
+            found.setdefault(label, []).append(Attempt(ended_at=event["at"], outcome=event["state"] or "failed",
+                                                       **attempt))
+    return found
+
+
+def durations_settings(tables: dict) -> dict:
+    """The ``[durations]`` settings of a batch's tables (the plugin's defaults if absent or invalid)."""
+    from ..builtin import durations
+
+    try:
+        return durations.settings(tables.get("durations"))
+    except ValueError:
+        return dict(durations.DEFAULTS)
+
+
+def build(summary, journal, run_row, unfinished: bool = False, runs: int = HISTORY_RUNS) -> Report:
+    """A :class:`Report` for ``summary``, with usual durations and earlier attempts from ``journal``."""
+    from ..builtin.durations import median
+
+    history = usual_before(journal, summary.batch, run_row, runs)
+    usual = {label: Usual(median(values), len(values)) for label, values in history.items() if values}
+    attempts = earlier_attempts(journal.events(summary.run_id))
+    return Report(summary=summary, usual=usual, attempts=attempts, unfinished=unfinished, host=_host())
+
+
+def from_summary(session, summary) -> Report:
+    """The report of the run ``session`` just joined."""
+    run_row = session.journal.run(session.run_id)
+    runs = durations_settings(session.batch.tables)["history"]
+    return build(summary, session.journal, run_row, runs=runs)
+
+
+def summary_from_rows(run_row, task_rows, now: Optional[float] = None):
+    """The :class:`~agybatch.model.RunSummary` of a recorded run, duration labels included.
+
+    Labels are made as the ``durations`` plugin makes them, with the batch's
+    ``[durations]`` settings as journalled and the history before the run.
+    """
+    import json
+
+    from ..model import ExitCode, RunSummary
+    from ..records import TaskRecord
+
+    tasks = [TaskRecord.from_row(row).result() for row in task_rows]
+    exit_code = run_row["exit_code"]
+    return RunSummary(
+        run_id=run_row["run_id"], batch=run_row["batch"], backend=run_row["backend"],
+        started_at=run_row["started_at"], ended_at=run_row["ended_at"] if exit_code is not None else (now or time.time()),
+        tasks=tasks, interrupted=exit_code is None or exit_code == ExitCode.INTERRUPTED,
+        poll_failures=run_row["poll_failures"] or 0,
+    ), json.loads(run_row["settings"]).get("tables", {})
+
+
+def from_journal(journal, run_id: str) -> Report:
+    """Rebuild the report of run ``run_id`` from the journal alone (any past run, or one in progress)."""
+    from ..builtin import durations
+
+    run_row = journal.run(run_id)
+    if run_row is None:
+        raise LookupError(f"no run {run_id!r} in {journal.path}")
+    now = time.time()
+    summary, tables = summary_from_rows(run_row, journal.tasks(run_id), now)
+    conf = durations_settings(tables)
+    report = build(summary, journal, run_row, unfinished=run_row["exit_code"] is None, runs=conf["history"])
+    for task in summary.tasks:
+        usual = report.usual.get(task.label)
+        typical = usual.median_s if usual is not None and usual.runs >= conf["min_runs"] else None
+        task.duration_label = durations.duration_label(task, typical, conf, now)
+    return report
+
+
+def _host() -> str:
+    try:
+        return socket.gethostname()
+    except OSError:
+        return ""
