@@ -135,8 +135,9 @@ def _legend(report) -> str:
         if key not in keys:
             keys.append(key)
     items = ['<span><span class="swatch queued"></span>queued (waiting in the backend)</span>']
+    how = {"skipped": "never submitted", "unsettled": "still running at the end"}
     items += [f'<span>{timeline.shape(k)}<span class="swatch" style="background:{timeline.colour(k)}"></span>'
-              f'{escape(timeline.words(k))} (running)</span>' for k in keys]
+              f'{escape(timeline.words(k))} ({how.get(k, "running")})</span>' for k in keys]
     if report.attempts:
         items.append('<span><span class="swatch attempt"></span>earlier attempt (retried)</span>')
     if report.pace_setter() is not None:
