@@ -112,3 +112,30 @@ def test_an_unwritable_report_is_a_warning_not_a_new_verdict(project):
     assert result.code == 0, result
     assert "reports: cannot write the html report blocker/r.html" in result.err
     assert any("reports:" in e for e in result.json()["plugin_errors"])
+
+
+def test_a_run_still_in_progress_reports_as_unfinished(project, wait):
+    project.batch("b", """
+        [[task]]
+        label = "quick"
+        command = ["true"]
+        [[task]]
+        label = "long"
+        command = ["sleep", "30"]
+    """)
+    proc = project.spawn("run", "b")
+    try:
+        journal = project.journal()
+        run = wait(lambda: journal.latest_run())
+        wait(lambda: any(t["outcome"] == "succeeded" for t in journal.tasks(run["run_id"])))
+        result = project.run("report", "--json", "--html", "now.html", "--junitxml", "now.xml")
+        assert result.code == 0, result
+        data = result.json()
+        assert data["unfinished"] is True and set(data["reports"]) == {"html", "junitxml"}
+        page = Page((project.root / "now.html").read_text())
+        assert "no verdict yet" in page.text and f"agybatch join {run['run_id']}" in page.text
+        assert len(page.find("rect", "bar")) == 2
+        assert 'type="unsettled"' in (project.root / "now.xml").read_text()
+    finally:
+        proc.kill()
+        proc.communicate()
