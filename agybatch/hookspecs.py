@@ -113,7 +113,10 @@ def on_join(session, summary) -> None:
     """Every task has its outcome; the verdict is journalled.
 
     :param agybatch.model.RunSummary summary: plugins may fill ``log_path`` and
-        ``duration_label`` of its tasks; reporters use ``trylast=True`` to see them.
+        ``duration_label`` of its tasks. A reporter that must see them, and must
+        run even when another plugin's ``on_join`` raised, implements this hook
+        with ``@hookimpl(wrapper=True)`` and reports after ``yield`` (in a
+        ``finally``), as the terminal reporter does.
     """
 
 
