@@ -3,16 +3,21 @@
 Each job gets a folder ``<state>/jobs/<job_id>/`` and a forked supervisor
 (:mod:`agybatch.backends._supervisor`) in a new session, so jobs survive the
 runner. The supervisor records the exit status in ``status.json`` even when
-no runner is waiting. While the runner is alive it watches supervisors
-through pidfds, so a finished job is noticed at once, with no polling delay.
+no runner is waiting. Supervisors are forked by a small spawner process
+(:func:`~agybatch.backends._supervisor.serve`), which tells the runner the
+moment each one exits, so a finished job is noticed at once, with no polling
+delay; supervisors from before a crash are watched through pidfds. Without
+the spawner (it could not start, or died) the runner forks supervisors itself.
 """
 from __future__ import annotations
 
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -21,7 +26,7 @@ from ..config import PollPolicy
 from ..errors import SubmitError
 from ..model import JobState, JobStatus
 from ..units import parse_duration
-from . import Backend
+from . import Backend, _supervisor
 from ._supervisor import CLAIM, LOG, PROC, SPEC, STATUS, claim, start_ticks, supervise
 
 
@@ -44,8 +49,11 @@ class LocalBackend(Backend):
         self.jobs_dir = context.state_dir / "jobs"
         self.grace = context.options.get("grace", 5.0)
         self._children: dict[str, int] = {}
-        self._selector = selectors.DefaultSelector() if hasattr(os, "pidfd_open") else None
+        self._selector = selectors.DefaultSelector()
         self._watched: dict[str, int] = {}
+        self._spawner: Optional[_Spawner] = None
+        self._spawner_failed = False
+        self._gone: set = set()
 
     @classmethod
     def check_options(cls, options: dict) -> dict:
@@ -71,6 +79,9 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise SubmitError(f"cannot prepare job folder {jobdir}: {exc.strerror}") from None
         submitted = time.time()
+        spawner = self._get_spawner()
+        if spawner is not None and spawner.send(key, jobdir):
+            return JobStatus(key, JobState.RUNNING, started_at=submitted)
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGALRM})
         try:
             pid = os.fork()
@@ -81,6 +92,24 @@ class LocalBackend(Backend):
         self._children[key] = pid
         self._watch(key, pid)
         return JobStatus(key, JobState.RUNNING, started_at=submitted)
+
+    def _get_spawner(self) -> Optional["_Spawner"]:
+        if self._spawner is not None and not self._spawner.alive:
+            self._selector.unregister(self._spawner.replies)
+            self._spawner.close()
+            self._spawner, self._spawner_failed = None, True
+        if self._spawner is None and not self._spawner_failed:
+            try:
+                self._spawner = _Spawner()
+            except OSError:
+                self._spawner_failed = True
+            else:
+                self._selector.register(self._spawner.replies, selectors.EVENT_READ, _Spawner)
+        return self._spawner
+
+    def _mine(self) -> set:
+        """Jobs the spawner started for this runner and has not yet reported ended."""
+        return self._spawner.in_flight if self._spawner is not None and self._spawner.alive else set()
 
     def _env(self, task, key: str) -> dict:
         env = dict(os.environ)
@@ -106,23 +135,34 @@ class LocalBackend(Backend):
         return {job_id: self._status(job_id) for job_id in job_ids}
 
     def wait(self, job_ids: list, timeout: float) -> dict:
-        unwatched = [j for j in job_ids if j not in self._watched]
+        spawner = self._get_spawner() if self._spawner is not None else None
+        if spawner is not None:
+            spawner.drain()
+        mine = self._mine()
+        unwatched = [j for j in job_ids if j not in self._watched and j not in mine]
         for job_id in unwatched:
             pid = self._children.get(job_id) or self._supervisor_pid(job_id)
             if pid:
                 self._watch(job_id, pid)
         changes = {j: s for j in unwatched if (s := self._status(j)).state.final}
-        pending = [j for j in job_ids if j not in self._watched and j not in changes]
-        if changes:
+        pending = [j for j in job_ids if j not in self._watched and j not in changes and j not in mine]
+        if changes or (spawner is not None and spawner.ended):
             timeout = 0
-        elif pending or self._selector is None:
+        elif pending:
             timeout = min(timeout, 0.05)
-        ready = self._selector.select(max(0.0, timeout)) if self._selector else time.sleep(timeout) or []
-        for key, _ in ready:
+        for key, _ in self._selector.select(max(0.0, timeout)):
+            if key.data is _Spawner:
+                spawner.drain()
+                continue
             job_id = key.data
             self._unwatch(job_id)
             self._reap(job_id)
+            self._gone.add(job_id)
             changes[job_id] = self._status(job_id)
+        if spawner is not None:
+            for job_id in spawner.pop_ended():
+                self._gone.add(job_id)
+                changes[job_id] = self._status(job_id)
         for job_id in pending:
             status = self._status(job_id)
             if status.state.final:
@@ -130,7 +170,7 @@ class LocalBackend(Backend):
         return {j: s for j, s in changes.items() if j in job_ids}
 
     def _watch(self, job_id: str, pid: int) -> None:
-        if self._selector is None or job_id in self._watched:
+        if not hasattr(os, "pidfd_open") or job_id in self._watched:
             return
         try:
             fd = os.pidfd_open(pid)
@@ -168,9 +208,12 @@ class LocalBackend(Backend):
             return JobStatus(job_id, JobState.LOST, reason="job folder is gone")
         if _read_text(jobdir / CLAIM) == "void":
             return JobStatus(job_id, JobState.LOST, reason="never started")
+        if job_id in self._gone:
+            return self._final(job_id) or JobStatus(
+                job_id, JobState.LOST, reason="supervisor exited without recording an exit status")
         proc = _read_json(jobdir / PROC)
         if proc is None:
-            if job_id in self._children or _age(jobdir / SPEC) < STARTUP_GRACE:
+            if job_id in self._children or job_id in self._mine() or _age(jobdir / SPEC) < STARTUP_GRACE:
                 return JobStatus(job_id, JobState.RUNNING)
         elif start_ticks(proc["pid"]) == proc.get("start_ticks"):
             return JobStatus(job_id, JobState.RUNNING, started_at=proc["started_at"])
@@ -188,12 +231,17 @@ class LocalBackend(Backend):
 
     def cancel(self, job_ids: list) -> None:
         for job_id in job_ids:
-            pid = self._children.get(job_id) or self._supervisor_pid(job_id)
+            pid = self._children.get(job_id) or self._spawned_pid(job_id) or self._supervisor_pid(job_id)
             if pid:
                 try:
                     os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
+
+    def _spawned_pid(self, job_id: str) -> Optional[int]:
+        if job_id not in self._mine():
+            return None
+        return self._spawner.pid_of(job_id)
 
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
         return tail_file(self.jobs_dir / job_id / LOG, tail)
@@ -204,8 +252,126 @@ class LocalBackend(Backend):
     def close(self) -> None:
         for job_id in list(self._watched):
             self._unwatch(job_id)
-        if self._selector is not None:
-            self._selector.close()
+        if self._spawner is not None:
+            self._spawner.close()
+        self._selector.close()
+
+
+class _Spawner:
+    """The runner's end of the spawner (:func:`agybatch.backends._supervisor.serve`).
+
+    :meth:`send` asks for a job folder's supervisor without waiting;
+    :meth:`drain` reads the replies: supervisor PIDs (for cancel) and ends.
+    ``alive`` turns False when the spawner is gone; the backend then falls
+    back to its own fork and to pidfds for the jobs still in flight.
+    """
+
+    def __init__(self) -> None:
+        req_r, self.requests = os.pipe()
+        self.replies, rep_w = os.pipe()
+        try:
+            self.pid = os.posix_spawn(
+                sys.executable, [sys.executable, "-I", "-S", _supervisor.__file__], dict(os.environ),
+                file_actions=[(os.POSIX_SPAWN_DUP2, req_r, 0), (os.POSIX_SPAWN_DUP2, rep_w, 1),
+                              (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
+                setsid=True,
+            )
+        except OSError:
+            os.close(self.requests)
+            os.close(self.replies)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+        os.set_blocking(self.requests, False)
+        os.set_blocking(self.replies, False)
+        self.alive = True
+        self.in_flight: set = set()
+        self.ended: list = []
+        self._pids: dict = {}
+        self._keys: dict = {}
+        self._partial = b""
+
+    def send(self, key: str, jobdir: Path) -> bool:
+        """Ask for ``jobdir``'s supervisor; False if the spawner is gone (nothing was sent)."""
+        data = (json.dumps(str(jobdir)) + "\n").encode()
+        while data and self.alive:
+            try:
+                sent = os.write(self.requests, data)
+            except BlockingIOError:  # full pipe: read replies so the spawner can go on
+                select.select([self.replies], [self.requests], [], 1.0)
+                self.drain()
+                continue
+            except BrokenPipeError:
+                self.alive = False
+                return False
+            data = data[sent:]
+            self.in_flight.add(key)
+        return not data
+
+    def drain(self) -> None:
+        """Read every reply available now, without blocking."""
+        while self.alive:
+            try:
+                data = os.read(self.replies, 65536)
+            except BlockingIOError:
+                return
+            if not data:
+                self.alive = False
+                return
+            *lines, self._partial = (self._partial + data).split(b"\n")
+            for line in lines:
+                try:
+                    self._reply(line)
+                except ValueError:
+                    pass  # not a reply of ours; the job's status check still tells its state
+
+    def _reply(self, line: bytes) -> None:
+        kind, pid, *rest = line.decode().split(" ", 2)
+        pid = int(pid)
+        if kind == "S":
+            key = Path(json.loads(rest[0])).name
+            self._pids[key], self._keys[pid] = pid, key
+        elif kind == "F":
+            self._ended(Path(json.loads(rest[0])).name)
+        elif kind == "E" and pid in self._keys:
+            key = self._keys.pop(pid)
+            self._pids.pop(key, None)
+            self._ended(key)
+
+    def _ended(self, key: str) -> None:
+        self.in_flight.discard(key)
+        self.ended.append(key)
+
+    def pop_ended(self) -> list:
+        ended, self.ended = self.ended, []
+        return ended
+
+    def pid_of(self, key: str, timeout: float = 5.0) -> Optional[int]:
+        """The supervisor PID of ``key``, waiting for the spawner's reply if need be."""
+        end = time.monotonic() + timeout
+        self.drain()
+        while self.alive and key in self.in_flight and key not in self._pids and time.monotonic() < end:
+            select.select([self.replies], [], [], max(0.0, end - time.monotonic()))
+            self.drain()
+        return self._pids.get(key)
+
+    def close(self) -> None:
+        """Close both pipes (the spawner exits at end of input) and reap it."""
+        for fd in (self.requests, self.replies):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.alive = False
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.005)
 
 
 def _age(path: Path) -> float:
