@@ -1,0 +1,162 @@
+"""What the benchmark scripts share: the workload, machine details, throw-away projects
+and writing one's own section of docs/benchmarks.md.
+
+Each ``bench_*.py`` script owns one ``## ...`` section of the document and
+rewrites only that section (the same way bench/bench_agy.py writes
+``## agy backend``), so the scripts can be run in any order.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+
+#: The source's 12 nightly jobs: (label, minutes); 214 minutes in total.
+WORKLOAD = [
+    ("generate:article-a", 75), ("report:admob-mediation", 31), ("audit:internal-links", 22),
+    ("i18n:store-screenshots", 18), ("generate:article-b", 15), ("audit:image-alt", 12),
+    ("report:weekly-traffic", 10), ("i18n:play-listing", 9), ("generate:article-c", 8),
+    ("audit:sitemap", 6), ("report:crash-digest", 5), ("cleanup:tmp", 3),
+]
+
+
+# -- machine ------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def machine() -> str:
+    """One line: cores, CPU, OS, Python, commit, date (for the end of each section)."""
+    return (f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, Linux {platform.release()}, "
+            f"Python {platform.python_version()}, agybatch at commit {git_commit()}. "
+            f"Measured {datetime.date.today().isoformat()}.")
+
+
+# -- the document ---------------------------------------------------------------
+
+def write_section(title: str, body: str) -> None:
+    """Replace the ``## title`` section of docs/benchmarks.md with ``body`` (or append it)."""
+    heading = f"## {title}"
+    text = f"{heading}\n\n{body.strip()}\n"
+    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    start = doc.find(heading + "\n")
+    if start < 0:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    else:
+        following = re.search(r"^## ", doc[start + len(heading):], re.M)
+        end = start + len(heading) + following.start() if following else len(doc)
+        doc = doc[:start] + text + ("\n" + doc[end:] if following else "")
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(doc)
+    print(f"wrote the '{heading}' section of {DOC.relative_to(ROOT)}", file=sys.stderr)
+
+
+def goal(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+# -- projects and runs ------------------------------------------------------------
+
+def clean_env(**extra) -> dict:
+    """The caller's environment without AGYBATCH_* settings (plugins autoload as for a user)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGYBATCH_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def make_project(parent: Path, name: str, toml: str) -> Path:
+    """A fresh project folder under ``parent`` with ``batches/<name>/batch.toml``; returns its root."""
+    root = parent / f"proj-{name}-{time.monotonic_ns()}"
+    (root / "batches" / name).mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "bench"\nversion = "0"\n')
+    (root / "batches" / name / "batch.toml").write_text(toml)
+    return root
+
+
+def workload_toml(scale: float, order=None, batch: str = "") -> str:
+    """The 12-job workload as a batch file, each job ``sleep minutes*scale``."""
+    jobs = order or WORKLOAD
+    lines = [batch] if batch else []
+    for label, minutes in jobs:
+        lines.append(f'[[task]]\nlabel = "{label}"\ncommand = ["sleep", "{minutes * scale:g}"]\n')
+    return "\n".join(lines)
+
+
+def agybatch(*args) -> list:
+    return [sys.executable, "-m", "agybatch", *map(str, args)]
+
+
+def run_json(root: Path, *args, env: dict | None = None) -> tuple[dict, float]:
+    """Run ``agybatch ARGS --json`` in ``root``; return (summary, command wall seconds)."""
+    started = time.perf_counter()
+    proc = subprocess.run(agybatch(*args, "--json"), cwd=root, env=env or clean_env(),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1, 2):
+        sys.exit(f"agybatch {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
+    return json.loads(proc.stdout), wall
+
+
+def job_ends(root: Path, run_id: str) -> dict:
+    """``{label: (job ended_at from status.json, journal time of the final event)}`` for a run."""
+    state = root / ".agybatch"
+    db = sqlite3.connect(f"file:{state / 'journal.sqlite'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT label, job_id FROM tasks WHERE run_id=?", (run_id,)).fetchall()
+        finals = dict(db.execute("SELECT label, MAX(at) FROM events WHERE run_id=? AND kind='final' GROUP BY label",
+                                 (run_id,)).fetchall())
+    finally:
+        db.close()
+    found = {}
+    for label, job_id in rows:
+        status = json.loads((state / "jobs" / job_id / "status.json").read_text())
+        found[label] = (status["started_at"], status["ended_at"], finals[label])
+    return found
+
+
+def median(values) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ensure_gnu_parallel() -> str | None:
+    """Path of GNU parallel, installing the distribution's package with apt-get if missing."""
+    found = shutil.which("parallel")
+    if found:
+        return found
+    if shutil.which("apt-get"):
+        print("installing GNU parallel (apt-get install parallel) ...", file=sys.stderr)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "parallel"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return shutil.which("parallel")

@@ -1,0 +1,113 @@
+"""Benchmark: the runner's peak memory on a 10,000-task batch of ``true`` at ``-j 16``.
+
+The runner is started as a child of this script; its own peak resident set
+(``VmHWM`` in ``/proc/<pid>/status``) is sampled every ``--interval`` seconds
+until it exits. That is the runner process alone: job supervisors are forked
+by a separate spawner process and run in their own sessions, so they are not
+counted (``ru_maxrss`` from ``wait4``, which takes the maximum over the
+runner and the processes it reaped, is printed as a cross-check).
+Goal (issue 8): peak RSS <= 80 MB. Prints the figures and rewrites the
+``## Memory`` section of docs/benchmarks.md.
+
+    python bench/bench_memory.py [--tasks 10000] [--parallel 16] [--no-write]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _common import agybatch, clean_env, goal, machine, make_project, write_section
+
+SECTION = "Memory"
+GOAL_MB = 80.0
+
+
+def vm(pid: int) -> dict:
+    """``VmHWM`` and ``VmRSS`` of ``pid`` in MB (empty once it is gone)."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    key, value = line.split(":", 1)
+                    found[key] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--parallel", type=int, default=16)
+    parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    toml = "".join(f'[[task]]\nlabel = "t{i}"\ncommand = ["true"]\n' for i in range(args.tasks))
+    samples = []
+    with tempfile.TemporaryDirectory(prefix="agybatch-bench-") as tmp:
+        root = make_project(Path(tmp), "many", toml)
+        started = time.perf_counter()
+        proc = subprocess.Popen(agybatch("run", "many", "-j", args.parallel, "-q"), cwd=root, env=clean_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                now = vm(proc.pid)
+                if now:
+                    samples.append((time.perf_counter() - started, now.get("VmHWM", 0.0), now.get("VmRSS", 0.0)))
+                time.sleep(args.interval)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode()
+        if proc.returncode != 0:
+            raise SystemExit(f"agybatch exited {proc.returncode}: {err}")
+        db_size = (root / ".agybatch" / "journal.sqlite").stat().st_size / 1e6
+    peak = max(h for _, h, _ in samples)
+    by_phase = {}
+    for fraction in (0.1, 0.5, 0.9):
+        at = wall * fraction
+        before = [s for s in samples if s[0] <= at]
+        by_phase[fraction] = before[-1][2] if before else float("nan")
+    maxrss = usage.ru_maxrss / 1024
+    print(f"{args.tasks} tasks at -j {args.parallel}: {wall:.1f} s; runner peak RSS (VmHWM) {peak:.1f} MB "
+          f"(goal <= {GOAL_MB:.0f} MB: {goal(peak <= GOAL_MB)}); wait4 ru_maxrss {maxrss:.1f} MB; "
+          f"{len(samples)} samples; journal {db_size:.1f} MB")
+    body = f"""
+A batch of {args.tasks:,} tasks that do nothing (`true`) run at `-j {args.parallel}` on the local backend
+(`agybatch run many -j {args.parallel} -q`, {wall:.1f} s). The figure is the runner process's own peak resident set
+(`VmHWM` from `/proc/<pid>/status`, sampled every {args.interval * 1000:.0f} ms until it exits). Supervisors are
+forked by a separate spawner process, so they are not counted; `ru_maxrss` from `wait4` (the maximum over the
+runner and the processes it reaped, the spawner included) agrees.
+
+| figure | measured | goal (issue 8) |
+|---|---|---|
+| runner peak RSS (`VmHWM`) | {peak:.1f} MB | ≤ {GOAL_MB:.0f} MB: {goal(peak <= GOAL_MB)} |
+| `wait4` `ru_maxrss` | {maxrss:.1f} MB | |
+| RSS at 10 % / 50 % / 90 % of the run | {by_phase[0.1]:.1f} / {by_phase[0.5]:.1f} / {by_phase[0.9]:.1f} MB | |
+| journal size afterwards | {db_size:.1f} MB | |
+
+{machine()}
+
+Reproduce (about {wall + 5:.0f} s):
+
+    python bench/bench_memory.py --tasks {args.tasks} --parallel {args.parallel}
+"""
+    if not args.no_write:
+        write_section(SECTION, body)
+
+
+if __name__ == "__main__":
+    main()
