@@ -1,0 +1,256 @@
+"""A state folder that cannot be trusted: read-only, full, a corrupted or locked journal.
+
+Every case ends with one clear line and exit 3 (or an honest verdict that names what went
+wrong), never a traceback, never a job that ran without the journal knowing, and the
+journal passes SQLite's integrity check afterwards. Read-only and full filesystems are real
+mounts (a read-only bind mount, a small tmpfs); the tests skip, saying why, where mounting
+is not allowed.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from _rel import integrity, journal_rows, ledger_batch, ledger_lines
+
+ONE = [0.05]
+
+
+def _mount(*args) -> None:
+    proc = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount here (mount {' '.join(args)}: {proc.stderr.strip() or proc.returncode})")
+
+
+def _umount(path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``make(size)``: a fresh tmpfs of ``size`` (e.g. "256k") mounted under tmp_path."""
+    mounted = []
+
+    def make(size: str):
+        point = tmp_path / f"tmpfs{len(mounted)}"
+        point.mkdir()
+        _mount("-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(point))
+        mounted.append(point)
+        return point
+
+    yield make
+    for point in reversed(mounted):
+        _umount(point)
+
+
+def one_line(result) -> str:
+    """The error: one ``agybatch: error:`` line, the last thing on stderr, and no traceback."""
+    lines = result.err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("agybatch: error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in result.err, result
+    return errors[0]
+
+
+def assert_nothing_ran_unrecorded(project, ledger) -> None:
+    """Every job the ledger shows running is one the journal knows was submitted."""
+    submitted = journal_rows(project.state, "SELECT COUNT(*) FROM tasks WHERE job_id IS NOT NULL")
+    known = submitted[0][0] if submitted else 0
+    assert len(ledger_lines(ledger)) <= known, "a job ran that the journal does not know about"
+
+
+# -- read-only -----------------------------------------------------------------------
+
+def test_read_only_state_folder_exits_3_and_runs_nothing(project, tmp_path):
+    ledger = ledger_batch(project, "b", ONE)
+    assert project.run("run", "b", "-q").code == 0
+    before = ledger_lines(ledger)
+    _mount("--bind", str(project.state), str(project.state))
+    try:
+        _mount("-o", "remount,bind,ro", str(project.state))
+        result = project.run("run", "b")
+        assert result.code == 3, result
+        line = one_line(result)
+        assert str(project.state) in line
+        assert ledger_lines(ledger) == before, "nothing ran"
+    finally:
+        _umount(project.state)
+    assert integrity(project.state) == "ok"
+    assert len(journal_rows(project.state, "SELECT * FROM runs")) == 1
+
+
+def test_state_folder_under_a_read_only_mount_cannot_be_created(project, tmp_path):
+    ledger = ledger_batch(project, "b", ONE)
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    _mount("--bind", str(parent), str(parent))
+    try:
+        _mount("-o", "remount,bind,ro", str(parent))
+        result = project.run("run", "b", env={"AGYBATCH_STATE_DIR": str(parent / "state")})
+        assert result.code == 3, result
+        assert "cannot create state folder" in one_line(result)
+    finally:
+        _umount(parent)
+    assert ledger_lines(ledger) == []
+
+
+# -- full ----------------------------------------------------------------------------
+
+def fill(folder) -> None:
+    """Write to ``folder`` until its filesystem has no byte left."""
+    for name, chunk in (("filler", 65536), ("filler2", 512), ("filler3", 1)):
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * chunk)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def test_full_filesystem_from_the_start_exits_3_and_runs_nothing(project, tmpfs):
+    ledger = ledger_batch(project, "b", ONE * 3)
+    state = tmpfs("256k") / "state"
+    state.mkdir(mode=0o700)
+    fill(state.parent)
+    result = project.run("run", "b", env={"AGYBATCH_STATE_DIR": str(state)})
+    assert result.code == 3, result
+    assert str(state) in one_line(result)
+    assert ledger_lines(ledger) == [], "nothing ran"
+
+
+def test_filesystem_filling_up_during_the_run_is_never_a_silent_success(project, tmpfs):
+    """A job floods its log until the state folder's filesystem is full, while another job runs."""
+    mount = tmpfs("1m")
+    state = mount / "state"
+    ledger = project.root / "ledger.txt"
+    project.batch("b", f"""
+        [[task]]
+        label = "flood"
+        command = ["sh", "-c", "head -c 3000000 /dev/zero; sleep 0.3"]
+        [[task]]
+        label = "steady"
+        command = ["sh", "-c", "sleep 0.6; echo steady >> {ledger}"]
+    """)
+    env = {"AGYBATCH_STATE_DIR": str(state)}
+    result = project.run("run", "b", "--json", env=env)
+    assert result.code in (1, 2, 3), result
+    if result.code == 3:
+        one_line(result)
+    else:
+        outcomes = {t["label"]: t for t in result.json()["tasks"]}
+        assert outcomes["flood"]["outcome"] != "succeeded" or outcomes["flood"]["reason"], outcomes
+    # Free the space; the run is then finished or can be, and every task has a final outcome.
+    for log in state.glob("jobs/*/output.log"):
+        log.write_bytes(b"")
+    assert integrity(state) == "ok"
+    if journal_rows(state, "SELECT 1 FROM runs WHERE exit_code IS NULL OR exit_code = 130"):
+        joined = project.run("join", "--json", env=env)
+        assert joined.code in (0, 1, 2), joined
+    status = project.run("status", "--json", env=env)
+    assert status.code == 0, status
+    tasks = {t["label"]: t for t in status.json()["tasks"]}
+    assert all(t["outcome"] for t in tasks.values()), tasks
+    assert tasks["steady"]["outcome"] == "succeeded" and ledger.read_text().split() == ["steady"]
+
+
+# -- corrupted ---------------------------------------------------------------------------
+
+def corrupt(path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big") or 65536
+    if how == "truncated":
+        data = data[: max(page, len(data) // 2) + 100]
+    elif how == "garbled pages":
+        rng = random.Random(8)
+        for i in range(page, len(data)):
+            data[i] = rng.randrange(256)
+    else:  # bad header
+        data[:16] = b"not a database!!"
+    path.write_bytes(bytes(data))
+
+
+def checkpointed_journal(project, ledger_name="b") -> None:
+    """A journal with a few runs, checkpointed so that everything is in the main file."""
+    for _ in range(2):
+        assert project.run("run", ledger_name, "-q").code == 0
+    db = sqlite3.connect(project.state / "journal.sqlite")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    for suffix in ("-wal", "-shm"):
+        (project.state / f"journal.sqlite{suffix}").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbled pages", "bad header"])
+@pytest.mark.parametrize("command", [("run", "b"), ("status",), ("history",), ("join",)])
+def test_corrupted_journal_is_one_line_and_exit_3(project, how, command):
+    ledger = ledger_batch(project, "b", [0.01] * 20)
+    checkpointed_journal(project)
+    ran = len(ledger_lines(ledger))
+    corrupt(project.state / "journal.sqlite", how)
+    result = project.run(*command)
+    assert result.code == 3, result
+    line = one_line(result)
+    assert str(project.state / "journal.sqlite") in line
+    assert len(ledger_lines(ledger)) == ran, "nothing ran on a corrupted journal"
+
+
+# -- locked --------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_journal_locked_by_another_process_exits_3_after_waiting(project):
+    ledger = ledger_batch(project, "b", ONE)
+    assert project.run("run", "b", "-q").code == 0
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(project.state / "journal.sqlite")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = project.run("run", "b")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.code == 3, result
+    assert "locked" in one_line(result)
+    assert ledger_lines(ledger) == ["t0"], "the second run submitted nothing"
+    assert integrity(project.state) == "ok"
+    assert len(journal_rows(project.state, "SELECT * FROM runs")) == 1
+
+
+# -- never half-written ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.05])
+def test_sigkill_while_a_big_run_is_recorded_leaves_all_or_nothing(project, delay):
+    n = 5000
+    project.batch("big", "".join(f'[[task]]\nlabel = "t{i}"\ncommand = ["true"]\n' for i in range(n)))
+    project.batch("warm", '[[task]]\nlabel = "a"\ncommand = ["true"]\n')
+    assert project.run("run", "warm", "-q").code == 0  # the journal exists, in WAL mode
+    wal = project.state / "journal.sqlite-wal"
+    start = wal.stat().st_size if wal.exists() else 0
+    runner = project.spawn("run", "big", "-q", "-j", "1")
+    end = time.monotonic() + 60
+    while time.monotonic() < end and runner.poll() is None:
+        if wal.exists() and wal.stat().st_size > start:
+            break
+        time.sleep(0.001)
+    time.sleep(delay)
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    assert integrity(project.state) == "ok"
+    counts = journal_rows(project.state, "SELECT r.run_id, COUNT(t.label) FROM runs r LEFT JOIN tasks t "
+                                         "ON t.run_id = r.run_id WHERE r.batch = 'big' GROUP BY r.run_id")
+    assert counts == [] or counts[0][1] == n, f"a run recorded with {counts[0][1]} of {n} tasks"
