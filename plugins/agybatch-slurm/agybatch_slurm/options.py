@@ -181,10 +181,12 @@ def comment(key: str) -> str:
 def script(command) -> str:
     """The ``--wrap`` text: sets ``AGYBATCH_JOB_ID`` to the Slurm job ID, then runs the command.
 
+    One line (for an argv command), so sacct's ``SubmitLine`` stays one line too.
+
     An argv list is quoted with :func:`shlex.join` and run with ``exec`` (its
     exit status and signals are the job's); a string is run by ``/bin/sh`` as written.
     """
-    prefix = 'AGYBATCH_JOB_ID="$SLURM_JOB_ID"; export AGYBATCH_JOB_ID\n'
+    prefix = 'AGYBATCH_JOB_ID="$SLURM_JOB_ID"; export AGYBATCH_JOB_ID; '
     if isinstance(command, str):
         return prefix + command
     return prefix + "exec " + shlex.join(list(command))

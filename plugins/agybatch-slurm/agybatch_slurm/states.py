@@ -153,11 +153,15 @@ def parse_sacct(stdout: str) -> dict:
 
 
 def parse_keys(stdout: str) -> list:
-    """``[(job_id, text), ...]`` from a recovery listing: the job ID, then the rest of the line."""
+    """``[(job_id, text), ...]`` from a recovery listing: the job ID, then the rest of the line.
+
+    Lines that do not start with a job ID are skipped: a submit line holding
+    a multi-line ``--wrap`` command continues on lines of its own.
+    """
     rows = []
     for line in stdout.splitlines():
         job_id, sep, rest = line.partition("|")
-        if sep and job_id.strip():
+        if sep and job_id.strip().isdigit():
             rows.append((job_id.strip(), rest))
     return rows
 

@@ -83,8 +83,10 @@ def free_port() -> int:
 class Cluster:
     """A cluster's folder and daemons. ``conf`` is its ``slurm.conf``; ``env()`` points clients at it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cpus: int | None = None) -> None:
         self.root = Path(root)
+        #: Logical CPUs of the node: at least 4, so a long job and a 2-CPU job run side by side.
+        self.cpus = cpus or max(4, os.cpu_count() or 1)
         self.conf = self.root / "etc" / "slurm.conf"
         self.procs: dict = {}  # name -> Popen (only when started by this process)
         self.ports: dict = {}
@@ -235,13 +237,14 @@ class Cluster:
             "SchedulerType=sched/builtin",
             "MailProg=/bin/true",
             "ReturnToService=2",
+            "SlurmdParameters=config_overrides",  # the node may declare more CPUs than the machine has
             "KillWait=2",  # seconds between SIGTERM and SIGKILL on cancel and time limit
             "MinJobAge=2",  # finished jobs leave squeue soon (plus slurmctld's ~60s purge cycle)
             "InactiveLimit=0", "Waittime=0",
             "AccountingStorageType=accounting_storage/slurmdbd",
             "AccountingStorageHost=127.0.0.1", f"AccountingStoragePort={self.ports['slurmdbd']}",
             "JobCompType=jobcomp/none",
-            f"NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={self.node} CPUs={os.cpu_count() or 1} "
+            f"NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={self.node} CPUs={self.cpus} "
             f"RealMemory={NODE_MEMORY} State=UNKNOWN",
         ]
         for i, name in enumerate(PARTITIONS):
@@ -314,9 +317,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def start_cluster(root: Path | None = None) -> Cluster:
-    """Start a cluster in ``root`` (default: a new temporary folder)."""
-    return Cluster(Path(root) if root else Path(tempfile.mkdtemp(prefix="agyslurm-"))).start()
+def start_cluster(root: Path | None = None, cpus: int | None = None) -> Cluster:
+    """Start a cluster in ``root`` (default: a new temporary folder) whose node has ``cpus`` CPUs."""
+    return Cluster(Path(root) if root else Path(tempfile.mkdtemp(prefix="agyslurm-")), cpus).start()
 
 
 def _stop_by_pidfiles(root: Path) -> None:

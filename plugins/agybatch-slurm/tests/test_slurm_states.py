@@ -100,6 +100,9 @@ def test_a_key_is_found_in_the_comment_or_the_submit_line_only_as_a_whole_word()
     assert not states.marks_key(rows[0][1], "agybatch:20261126-192914-a12f.0.11")
     assert not states.marks_key(rows[0][1], "agybatch:20261126-192914-a12f.0")
     assert states.marks_key("agybatch:k.1.1|", "agybatch:k.1.1")  # squeue's comment column
+    # A multi-line string command continues the submit line on lines of its own.
+    assert states.parse_keys("42||sbatch --comment agybatch:k.1.1 --wrap echo a\necho b|c\n") == [
+        ("42", "|sbatch --comment agybatch:k.1.1 --wrap echo a")]
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -120,4 +123,5 @@ def test_job_names_are_safe_in_file_names_and_the_wrap_script_quotes_argv():
     assert opts.output_pattern("/data/100%/run") == "/data/100%%/run/%x-%j.log"
     script = opts.script(["echo", "it's $HOME; rm -rf /"])
     assert script.endswith("exec echo 'it'\"'\"'s $HOME; rm -rf /'")
-    assert script.startswith('AGYBATCH_JOB_ID="$SLURM_JOB_ID"; export AGYBATCH_JOB_ID\n')
+    assert script.startswith('AGYBATCH_JOB_ID="$SLURM_JOB_ID"; export AGYBATCH_JOB_ID; exec echo')
+    assert "\n" not in script
