@@ -128,6 +128,15 @@ def run_json(root: Path, *args, env: dict | None = None) -> tuple[dict, float]:
     return json.loads(proc.stdout), wall
 
 
+def journal_rows(root: Path, sql: str, params=()) -> list:
+    """Rows of ``sql`` against a project's journal, opened read-only."""
+    db = sqlite3.connect(f"file:{root / '.agybatch' / 'journal.sqlite'}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
 def job_ends(root: Path, run_id: str) -> dict:
     """``{label: (job ended_at from status.json, journal time of the final event)}`` for a run."""
     state = root / ".agybatch"

@@ -17,7 +17,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import WORKLOAD, goal, machine, make_project, run_json, workload_toml, write_section
+from _common import WORKLOAD, goal, journal_rows, machine, make_project, run_json, workload_toml, write_section
 
 from agybatch.plan import lpt_bound
 
@@ -39,7 +39,8 @@ def main() -> None:
         root = make_project(Path(tmp), "nightly", toml)
         first, _ = run_json(root, "run", "nightly")
         second, wall = run_json(root, "run", "nightly")
-    order = [t["label"] for t in sorted(second["tasks"], key=lambda t: t["submitted_at"])]
+        order = [label for (label,) in journal_rows(root, "SELECT label FROM events WHERE run_id=? AND kind='intent'"
+                                                        " ORDER BY id", (second["run_id"],))]
     ratio_first, ratio = first["duration_s"] / bound, second["duration_s"] / bound
     print(f"LPT bound {bound:.2f} s on {args.max_parallel} workers (serial {serial:.1f} s)")
     print(f"run 1 (no history, ascending file order): makespan {first['duration_s']:.2f} s = {ratio_first:.3f}x bound")
