@@ -106,7 +106,9 @@ agybatch/backends/_supervisor.py`, started once per run), which also tells the r
 each supervisor exits; the runner's page faults fell from about 280,000 to about 3,000 for 500 jobs and its
 CPU time by more than half. What remains is mostly the supervisor itself (one Python fork, `proc.json` and
 `status.json` per job), the price of jobs that outlive the runner with their exit status recorded; `xargs` only
-forks and execs `true`.
+forks and execs `true`. On this shared 2-core VM the kernel time of process creation drifts by up to 2× over
+minutes (the same agybatch run took 5.5 s and 8.5 s ten minutes apart, with no change in between), and the
+first repetition is usually the fastest; compare the tools within one invocation, repetition by repetition.
 
 {machine()}
 
