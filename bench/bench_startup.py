@@ -8,7 +8,8 @@ Then runs ``python -X importtime`` for ``--version``, ``list``, ``history``,
 ``status`` and ``run`` (a one-task local batch with no ``[notify]``), lists the
 agybatch modules and third-party packages each one imports, and checks that
 none imports a backend or plugin dependency it does not need (ray, apprise,
-aiosmtpd, smtplib, the notification sinks, the report modules).
+aiosmtpd, smtplib, the network notification sinks, the HTML/JUnit report
+modules; ``agybatch.report.summary`` is the terminal's summary formatting).
 Installed plugin distributions load as they would for a user.
 Prints the figures and rewrites the ``## Start-up`` section of docs/benchmarks.md.
 
@@ -32,7 +33,7 @@ GOAL = 0.100
 #: Modules no command may import at start unless it needs them (prefix match on the dotted name).
 FORBIDDEN = ("ray", "apprise", "aiosmtpd", "smtplib", "email.mime", "http.client", "urllib.request",
              "agybatch.sinks.email", "agybatch.sinks.webhook", "agybatch.sinks.command",
-             "agybatch.report")
+             "agybatch.report.html", "agybatch.report.junit", "agybatch.report.timeline", "agybatch.report.data")
 STDLIB = set(sys.stdlib_module_names) if hasattr(sys, "stdlib_module_names") else set()
 
 
