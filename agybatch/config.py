@@ -323,6 +323,12 @@ def _task(check: _Checker, folder: Path, raw, index: int, backend_cls, retry_def
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         check.fail(where, "env must be a table of strings", "env", index)
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name or "\0" in value:
+            check.fail(where, f"env: {name!r} is not a valid variable (no '=' or NUL in names, no NUL in values)",
+                       "env", index)
+    if isinstance(command, tuple) and any("\0" in arg for arg in command):
+        check.fail(where, "command arguments must not contain NUL characters", "command", index)
     options = {}
     for key, kind in extra_keys.items():
         if key in raw:

@@ -83,7 +83,7 @@ def _detach_stdio() -> None:
 def _run(jobdir: str, spec: dict) -> None:
     log = os.open(os.path.join(jobdir, LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     started = time.time()
-    argv, env = spec["argv"], spec["env"]
+    argv, env = spec["argv"], {**os.environ, **spec["env"]}
     child, failure = None, None
     try:
         program = shutil.which(argv[0], path=env.get("PATH", os.defpath)) if os.sep not in argv[0] else argv[0]

@@ -110,8 +110,8 @@ class LocalBackend(Backend):
         return self._spawner.in_flight if self._spawner is not None and self._spawner.alive else set()
 
     def _env(self, task, key: str) -> dict:
-        env = dict(os.environ)
-        env.update(task.env)
+        """The job's additions to the inherited environment (only these reach ``spec.json``)."""
+        env = dict(task.env)
         env.update(AGYBATCH_RUN_ID=self.context.run_id, AGYBATCH_LABEL=task.label, AGYBATCH_JOB_ID=key)
         return env
 

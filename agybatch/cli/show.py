@@ -50,7 +50,7 @@ def cmd_status(parser, argv, known) -> int:
           f" · started {data['started_at']}")
     for task in data["tasks"]:
         where = task["outcome"] or task["state"] or task["phase"]
-        print(f"  {where:<10} {_safe(task['label'])}  {task['job_id'] or '-'}"
+        print(f"  {where:<10} {_safe(task['label'])}  {_safe(task['job_id']) if task['job_id'] else '-'}"
               + (f"  ({_safe(task['reason'])})" if task["reason"] else ""))
         if task["log_path"] and task["outcome"] and task["outcome"] != "succeeded":
             print(f"             log: {_safe(task['log_path'])}")

@@ -82,7 +82,7 @@ def test_hostile_argv_and_env_are_passed_as_data(project, tmp_path, outside_unto
     ("env value", 'command = ["true"]\nenv = { X = "a\\u0000b" }'),
     ("env name", 'command = ["true"]\nenv = { "A=B" = "x" }'),
 ])
-def test_nul_bytes_and_bad_env_names_fail_the_task_clearly(project, where, toml):
+def test_nul_bytes_and_bad_env_names_are_refused_at_load(project, where, toml):
     project.batch("b", f"""
         [[task]]
         label = "bad"
@@ -92,14 +92,10 @@ def test_nul_bytes_and_bad_env_names_fail_the_task_clearly(project, where, toml)
         command = ["true"]
     """)
     result = project.run("run", "b", "--json")
-    if result.code == 4:  # refused when the batch is loaded: fine, if it names the file
-        assert "batch.toml" in result.err and len(result.err.strip().splitlines()) == 1, result
-        return
-    assert result.code == 2, result
-    tasks = {t["label"]: t for t in result.json()["tasks"]}
-    assert tasks["good"]["outcome"] == "succeeded"
-    assert tasks["bad"]["outcome"] == "failed" and tasks["bad"]["exit_code"] == 127, tasks["bad"]
-    assert "cannot start" in project.run("logs", "bad").out
+    assert result.code == 4, result  # refused when the batch is loaded, before anything runs
+    assert "batch.toml" in result.err and "task 'bad'" in result.err, result
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+    assert not (project.state / "jobs").exists()
 
 
 def test_nul_and_newline_in_labels_are_refused_naming_the_file(project):
@@ -253,9 +249,6 @@ def test_secrets_never_show_even_when_sinks_echo_them(project, echoing_server):
     assert SECRET not in sink_out.read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="agybatch/cli/show.py cmd_status prints job IDs unescaped "
-                   "(labels and reasons go through _safe, job_id does not): a backend's job ID can "
-                   "move the cursor or clear the user's terminal")
 def test_status_escapes_control_characters_in_job_ids(project):
     project.batch("b", '[batch]\nbackend = "hostile"\n[[task]]\nlabel = "t3"\ncommand = ["true"]\n',
                   **{"batchconf.py": BACKEND_PLUGIN.format(ids=repr(HOSTILE_IDS))})
