@@ -25,7 +25,8 @@ from ..errors import SubmitError
 from ..model import JobState, JobStatus
 from ..units import parse_duration
 from . import Backend
-from ._supervisor import CLAIM, LOG, PROC, SPEC, STATUS, Spawner, claim, start_ticks, supervise
+from ._spawner import Spawner
+from ._supervisor import CLAIM, LOG, PROC, SPEC, STATUS, claim, start_ticks, supervise
 
 
 #: How long a job folder may wait for its supervisor to claim it before it counts as lost.
