@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -63,6 +64,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS runs_by_batch ON runs(batch, started_at);
 """
 
+#: Seconds a journal write waits for another process's write to finish.
+BUSY_TIMEOUT = 10.0
+
 #: Columns of ``tasks`` that :meth:`Journal.update_task` may set.
 TASK_FIELDS = (
     "phase", "submit_key", "job_id", "attempts", "state", "exit_code", "submitted_at",
@@ -87,14 +91,33 @@ class Journal:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
-            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            self._prepare()
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"{self.path}: cannot open journal: {exc}") from None
         self._depth = 0
+
+    def _prepare(self) -> None:
+        """Switch to WAL and create the schema, retrying while another process does the same.
+
+        SQLite answers "database is locked" at once, without waiting, when two
+        connections race to change the journal mode of a new file.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                time.sleep(random.uniform(0.005, 0.05))
 
     def close(self) -> None:
         self.db.close()

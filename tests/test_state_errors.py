@@ -30,3 +30,30 @@ def test_earlier_runs_survive_in_the_journal(project):
         assert project.run("run", "b", "-q").code == 0
     runs = project.run("history", "b", "--json").json()["runs"]
     assert len(runs) == 3 and all(r["verdict"] == "ok" for r in runs)
+
+
+def _open_journal(folder, results):
+    from agybatch.journal import Journal
+
+    try:
+        Journal(folder).close()
+        results.put("ok")
+    except Exception as exc:  # the assertion below shows what went wrong
+        results.put(repr(exc))
+
+
+def test_processes_racing_to_create_the_journal_all_succeed(tmp_path):
+    # Several launches on a fresh state folder race to switch it to WAL; none may fail.
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    failures = []
+    for round_ in range(15):
+        results = ctx.Queue()
+        procs = [ctx.Process(target=_open_journal, args=(tmp_path / str(round_), results)) for _ in range(3)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(30)
+        failures += [r for r in (results.get(timeout=5) for _ in procs) if r != "ok"]
+    assert failures == []
