@@ -16,6 +16,7 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,14 @@ def batch_toml(jobs: int) -> str:
     return "".join(f'[[task]]\nlabel = "t{i}"\ncommand = ["true"]\n' for i in range(jobs))
 
 
+def settle(seconds: float = 2.0) -> None:
+    """Flush and wait, so no tool pays for the file-system work (deleting job folders) of the one before."""
+    os.sync()
+    time.sleep(seconds)
+
+
 def timed(argv, cwd=None, stdin_text=None) -> float:
+    settle()
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, input=stdin_text, text=True, env=clean_env(),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -107,8 +115,9 @@ each supervisor exits; the runner's page faults fell from about 280,000 to about
 CPU time by more than half. What remains is mostly the supervisor itself (one Python fork, `proc.json` and
 `status.json` per job), the price of jobs that outlive the runner with their exit status recorded; `xargs` only
 forks and execs `true`. On this shared 2-core VM the kernel time of process creation drifts by up to 2× over
-minutes (the same agybatch run took 5.5 s and 8.5 s ten minutes apart, with no change in between), and the
-first repetition is usually the fastest; compare the tools within one invocation, repetition by repetition.
+minutes, and deleting thousands of job folders leaves the ext4 file system busy for seconds afterwards
+(a run right after `rm -rf` of the previous state folder took 7.7 s, the same run two minutes later 4.1 s).
+The script therefore calls `sync` and waits 2 s before every timed command, for all three tools alike.
 
 {machine()}
 

@@ -68,8 +68,11 @@ class LocalBackend(Backend):
     def submit(self, task, key: str) -> JobStatus:
         jobdir = self.jobs_dir / key
         try:
-            self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            jobdir.mkdir(mode=0o700)
+            try:
+                jobdir.mkdir(mode=0o700)
+            except FileNotFoundError:  # the first job of this state folder
+                self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                jobdir.mkdir(mode=0o700)
             spec = {
                 "argv": _argv(task.command), "cwd": task.cwd, "timeout": task.timeout,
                 "grace": self.grace, "env": self._env(task, key),
