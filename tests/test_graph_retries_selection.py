@@ -144,6 +144,8 @@ def test_retries_resubmit_with_new_job_ids_and_keep_every_attempt(project):
     got = by_label(result)
     assert got["flaky"]["outcome"] == "succeeded" and got["flaky"]["attempts"] == 3
     assert got["hopeless"]["outcome"] == "failed" and got["hopeless"]["attempts"] == 2
+    assert "failed after 2 attempts" in got["hopeless"]["duration_label"]
+    assert "succeeded after 3 attempts" in got["flaky"]["duration_label"]
     assert got["no-retry-on-timeout"]["outcome"] == "timed_out" and got["no-retry-on-timeout"]["attempts"] == 1
     journal = project.journal()
     run_id = result.json()["run_id"]

@@ -1,7 +1,8 @@
 """Duration labels with history: ``audit:internal-links (12m, failed, 3.1× usual)`` (``-p no:durations``).
 
 At join every task gets a ``duration_label``: its label, the time from
-submission to its end, its outcome, and
+submission to its end, its outcome (``failed after 3 attempts`` when it was
+retried), and
 
 - ``9m queued`` when the backend says it waited long in the queue before
   running (at least a quarter of the time, and a second or more);
@@ -24,7 +25,7 @@ import time
 from typing import Optional
 
 from agybatch import hookimpl
-from agybatch.units import format_duration, parse_duration
+from agybatch.units import format_duration, parse_duration, printable
 
 DEFAULTS = {"factor": 2.0, "min_runs": 3, "history": 20, "ignore_below": 1.0}
 
@@ -78,8 +79,6 @@ def duration_label(task, usual: Optional[float], conf: dict, now: Optional[float
 
     It is a display string: control characters of the label are shown escaped.
     """
-    from agybatch.sinks.notification import printable
-
     return printable(_label(task, usual, conf, now))
 
 
@@ -92,9 +91,10 @@ def _label(task, usual: Optional[float], conf: dict, now: Optional[float]) -> st
         took = (now or time.time()) - start
         return f"{task.label} ({format_duration(took)} so far, {state})"
     took = task.duration_s
+    outcome = task.outcome.text + (f" after {task.attempts} attempts" if task.attempts > 1 else "")
     if took is None:
-        return f"{task.label} ({task.outcome.text})"
-    parts = [format_duration(took), task.outcome.text]
+        return f"{task.label} ({outcome})"
+    parts = [format_duration(took), outcome]
     if task.submitted_at is not None and task.started_at is not None:
         queued = task.started_at - task.submitted_at
         if queued >= 1.0 and queued >= took / 4:
