@@ -242,11 +242,12 @@ class Runner:
         return changes
 
     def _apply(self, changes: dict) -> None:
+        news = [(j, self._active[j], job) for j, job in changes.items() if j in self._active
+                and (job.state is not self._active[j].state or job.state.final)]
+        if not news:
+            return
         with self.journal.transaction():
-            for job_id, job in changes.items():
-                rec = self._active.get(job_id)
-                if rec is None or (job.state is rec.state and not job.state.final):
-                    continue
+            for job_id, rec, job in news:
                 previous = rec.state
                 rec.state = job.state
                 if job.exit_code is not None:
