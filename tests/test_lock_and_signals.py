@@ -103,3 +103,24 @@ def test_agybatch_cancel_stops_a_live_run(project, wait):
     got = {t["label"]: t for t in json.loads(out)["tasks"]}
     assert got["running"]["outcome"] == "cancelled"
     assert got["waiting"]["outcome"] == "cancelled" and got["waiting"]["job_id"] is None
+
+
+def test_sigterm_before_the_wait_loop_also_exits_130(project, wait):
+    marker = project.root / "configuring"
+    project.batch("b", SLOW, **{"batchconf.py": f"""
+        import time
+        from agybatch import hookimpl
+
+        @hookimpl
+        def configure(config):
+            open({str(marker)!r}, "w").close()
+            time.sleep(10)
+    """})
+    runner = project.spawn("run", "b")
+    wait(marker.exists)
+    os.kill(runner.pid, signal.SIGTERM)
+    out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "agybatch: interrupted; jobs already submitted keep running, and 'agybatch join' finishes the run"]
+    assert not (project.state / "jobs").exists()

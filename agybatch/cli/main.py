@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from .. import __version__
@@ -98,6 +99,8 @@ def _non_negative(text: str) -> int:
 def main(argv=None) -> int:
     """Run ``agybatch`` with ``argv`` and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    known = None
     try:
         parser = build_parser()
         known, _ = parser.parse_known_args(argv)
@@ -113,7 +116,10 @@ def main(argv=None) -> int:
         print(f"agybatch: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("agybatch: interrupted", file=sys.stderr)
+        resume = ""
+        if getattr(known, "command", None) in ("run", "join"):
+            resume = "; jobs already submitted keep running, and 'agybatch join' finishes the run"
+        print(f"agybatch: interrupted{resume}", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         return int(ExitCode.OK)
@@ -123,6 +129,11 @@ def main(argv=None) -> int:
         print(f"agybatch: internal error: {type(exc).__name__}: {exc} (set AGYBATCH_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return int(ExitCode.INTERNAL_ERROR)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM outside the runner's wait loop ends the command like Ctrl-C (exit 130)."""
+    raise KeyboardInterrupt
 
 
 def finish_parse(parser, argv, known_plugins_hook=None) -> argparse.Namespace:
