@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS runs_by_batch ON runs(batch, started_at);
 """
 
+#: Columns added to ``tasks`` after the first release of the schema, with their types.
+ADDED_COLUMNS = (("not_before", "REAL"), ("last_outcome", "TEXT"))
+
 #: Seconds a journal write waits for another process's write to finish.
 BUSY_TIMEOUT = 10.0
 
@@ -111,6 +114,7 @@ class Journal:
                     self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
+                self._add_missing_columns()
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
@@ -118,6 +122,13 @@ class Journal:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 time.sleep(random.uniform(0.005, 0.05))
+
+    def _add_missing_columns(self) -> None:
+        """Bring a journal written by an older agybatch up to the current ``tasks`` columns."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}
+        for column, kind in ADDED_COLUMNS:
+            if column not in have:
+                self.db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.db.close()

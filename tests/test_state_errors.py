@@ -57,3 +57,22 @@ def test_processes_racing_to_create_the_journal_all_succeed(tmp_path):
             proc.join(30)
         failures += [r for r in (results.get(timeout=5) for _ in procs) if r != "ok"]
     assert failures == []
+
+
+def test_a_journal_from_before_retries_is_upgraded_in_place(project):
+    import sqlite3
+
+    project.batch("b", BATCH)
+    project.state.mkdir(mode=0o700)
+    old = sqlite3.connect(project.state / "journal.sqlite")
+    from agybatch.journal import SCHEMA
+
+    old.executescript(SCHEMA.replace("    not_before REAL,\n    last_outcome TEXT,\n", ""))
+    old.execute("INSERT INTO runs (run_id, batch, batch_path, backend, settings, started_at, exit_code, verdict)"
+                " VALUES ('old-run', 'b', 'x', 'local', '{}', 1.0, 0, 'ok')")
+    old.commit()
+    old.close()
+    result = project.run("run", "b", "-q")
+    assert result.code == 0, result
+    runs = project.run("history", "b", "--json").json()["runs"]
+    assert [r["run_id"] for r in runs][-1] == "old-run" and len(runs) == 2
