@@ -267,8 +267,10 @@ class Journal:
 
     # -- history ---------------------------------------------------------------
 
-    def durations(self, batch: str, exclude_run: str | None = None, runs: int = 20) -> dict:
-        """``{label: [seconds, ...]}``, newest first, from the last ``runs`` finished runs of ``batch``.
+    def durations(self, batch: str, exclude_run: str | None = None, runs: int = 20,
+                  before: float | None = None) -> dict:
+        """``{label: [seconds, ...]}``, newest first, from the last ``runs`` finished runs of ``batch``
+        (only runs started before ``before``, when given).
 
         A duration is submit -> end of a task that ran to an end of its own
         (succeeded or failed); stopped, lost and skipped tasks say nothing
@@ -277,10 +279,11 @@ class Journal:
         rows = self._read(
             "SELECT t.label, t.ended_at - t.submitted_at AS took FROM tasks t"
             " JOIN (SELECT run_id, started_at FROM runs WHERE batch=? AND run_id IS NOT ?"
-            "       AND exit_code IS NOT NULL ORDER BY started_at DESC LIMIT ?) r ON r.run_id = t.run_id"
+            "       AND exit_code IS NOT NULL AND started_at <= ?"
+            "       ORDER BY started_at DESC LIMIT ?) r ON r.run_id = t.run_id"
             " WHERE t.outcome IN ('succeeded', 'failed') AND t.ended_at IS NOT NULL"
             " AND t.submitted_at IS NOT NULL ORDER BY r.started_at DESC",
-            (batch, exclude_run, runs),
+            (batch, exclude_run, float("inf") if before is None else before, runs),
         )
         found: dict = {}
         for row in rows:

@@ -118,26 +118,8 @@ def read_tail(path, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> Opt
 
 
 def usual_before(journal, batch: str, run_row, runs: int = HISTORY_RUNS) -> dict:
-    """``{label: [seconds, ...]}`` from up to ``runs`` finished runs of ``batch`` started before ``run_row``.
-
-    Like :meth:`agybatch.journal.Journal.durations`: only tasks that ran to an
-    end of their own (succeeded or failed) count, submit to end.
-    """
-    found: dict = {}
-    seen = 0
-    for row in journal.runs(batch):
-        if row["run_id"] == run_row["run_id"] or row["started_at"] > run_row["started_at"]:
-            continue
-        if row["exit_code"] is None:
-            continue
-        seen += 1
-        if seen > runs:
-            break
-        for task in journal.tasks(row["run_id"]):
-            if task["outcome"] in ("succeeded", "failed") and task["ended_at"] is not None \
-                    and task["submitted_at"] is not None:
-                found.setdefault(task["label"], []).append(task["ended_at"] - task["submitted_at"])
-    return found
+    """``{label: [seconds, ...]}`` from up to ``runs`` finished runs of ``batch`` started before ``run_row``."""
+    return journal.durations(batch, exclude_run=run_row["run_id"], runs=runs, before=run_row["started_at"])
 
 
 def earlier_attempts(events) -> dict:
