@@ -50,21 +50,11 @@ def log_file_name(label: str, job_id: str) -> str:
     return f"failed-{safe_name(label.replace(':', '_'))}-{safe_name(job_id)}.log"
 
 
-def _lines(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of lines, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 @hookimpl
 def addoption(parser):
-    parser.add_argument("--failed-log-tail", dest="failed_log_tail", type=_lines, metavar="N",
+    from agybatch.cli.main import non_negative
+
+    parser.add_argument("--failed-log-tail", dest="failed_log_tail", type=non_negative, metavar="N",
                         default=None, help=f"save the last N log lines of each failed job (default "
                                            f"{DEFAULT_TAIL}; 0: none)")
 

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = subs["run"]
     run.add_argument("batch", metavar="PATH|NAME", help="batch folder, batch.toml, or NAME of batches/NAME/")
     run.add_argument("--deadline", metavar="D", help="overall deadline, e.g. 60m")
-    run.add_argument("-j", "--max-parallel", type=_non_negative, metavar="N", help="at most N jobs at once (0: no cap)")
+    run.add_argument("-j", "--max-parallel", type=non_negative, metavar="N", help="at most N jobs at once (0: no cap)")
     run.add_argument("--backend", metavar="B", help="backend to use instead of [batch] backend")
     run.add_argument("-k", dest="keyword", metavar="EXPR",
                      help="only tasks whose label matches EXPR (substrings with and/or/not)")
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs = subs["logs"]
     logs.add_argument("label", metavar="LABEL")
     logs.add_argument("--run", dest="run_id", metavar="RUN_ID", help="default: the latest run with LABEL")
-    logs.add_argument("--tail", type=_non_negative, metavar="N", help="only the last N lines")
+    logs.add_argument("--tail", type=non_negative, metavar="N", help="only the last N lines")
     subs["history"].add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
     report = subs["report"]
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest run")
@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _non_negative(text: str) -> int:
+def non_negative(text: str) -> int:
+    """An argparse ``type`` for whole numbers >= 0 (plugins adding such options use it too)."""
     try:
         value = int(text)
     except ValueError:
