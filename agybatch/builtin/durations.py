@@ -32,11 +32,10 @@ DEFAULTS = {"factor": 2.0, "min_runs": 3, "history": 20, "ignore_below": 1.0}
 
 def median(values) -> Optional[float]:
     """The median of ``values``, or None when there are none."""
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    import statistics
+
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def settings(table: Optional[dict]) -> dict:

@@ -120,9 +120,9 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
 
 def usual_durations(journal, batch: str, run_id: str) -> dict:
     """Each label's median duration over the batch's earlier runs."""
-    import statistics
+    from ..builtin.durations import median
 
-    return {label: statistics.median(took) for label, took in journal.durations(batch, exclude_run=run_id).items()}
+    return {label: median(took) for label, took in journal.durations(batch, exclude_run=run_id).items()}
 
 
 def _start_session(pm, session) -> None:
