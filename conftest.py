@@ -88,13 +88,13 @@ def project(tmp_path) -> Project:
 
 
 def _kill_leftover_jobs(state: Path) -> None:
-    """Stop any job supervisor a test left running (they are detached by design)."""
-    for proc in state.glob("jobs/*/proc.json"):
+    """Stop any job, and its supervisor, a test left running (they are detached by design)."""
+    for claim in state.glob("jobs/*/claim"):
         try:
-            pid = json.loads(proc.read_text())["pid"]
-            os.kill(pid, signal.SIGKILL)
-            os.killpg(json.loads(proc.read_text())["child"], signal.SIGKILL)
-        except (OSError, ValueError, KeyError):
+            started = json.loads(claim.read_text())
+            os.killpg(started["child"], signal.SIGKILL)
+            os.kill(started["pid"], signal.SIGKILL)
+        except (OSError, ValueError, KeyError, TypeError):
             pass
 
 

@@ -78,9 +78,14 @@ TASK_FIELDS = (
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) owner-only (0700); an existing folder is left as is."""
+    """Create ``path`` and its missing parents owner-only (0700); existing folders are left as they are."""
+    missing, folder = [], path
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise JournalError(f"{path}: cannot create state folder: {exc.strerror}") from None
     return path

@@ -1,18 +1,33 @@
-"""The supervisor of one local job: a forked, detached process that outlives the runner.
+"""The job supervisor: one detached process that starts, watches and ends a runner's local jobs.
 
-It claims the job folder, spawns the command in its own process group with
-its output in ``output.log``, enforces the task's timeout, turns SIGTERM into
-a graceful cancel (SIGTERM to the group, SIGKILL after the grace period) and
-writes ``status.json`` when the command ends, whoever is watching.
+The local backend starts it once per runner (``python -I -S _supervisor.py
+ENDS``, in a new session; :class:`agybatch.backends._link.SupervisorLink` is
+the runner's end) and sends it jobs on stdin, one JSON object a line: the
+job's folder (already created) and its ``argv``, ``cwd``, ``env`` additions,
+``timeout`` and ``grace``. For each job it
 
-:func:`serve` is the spawner the local backend starts once per run (``python
--I -S _supervisor.py``): forking each supervisor from this small interpreter
-instead of the runner keeps the runner free of copy-on-write page faults,
-which dominated its CPU time on batches of short jobs.
-:class:`agybatch.backends._spawner.Spawner` is the runner's end of it.
+- claims the folder by creating its ``claim`` file with ``O_EXCL``, so a job
+  starts at most once, and records in it who runs the job (its own PID and
+  start time, the command's PID, the start time of the job),
+- starts the command with ``posix_spawn`` in its own process group, stdin
+  from ``/dev/null``, output in ``output.log``,
+- ends it at its timeout: SIGTERM to the group, SIGKILL after the grace period,
+- cancels it the same way once a ``cancel`` file is in the folder (it looks
+  when it gets SIGUSR1, and before starting the command),
+- writes ``status.json`` when the command ends, then reports the end: the
+  status as a JSON line on stdout, the folder name as a line appended to ``ENDS``.
+
+It outlives the runner: every job sent before the runner went away is
+served, and the supervisor exits once stdin is closed and its last job has
+ended. SIGTERM cancels every job it runs.
+
+One process for all jobs, rather than one per job, keeps the cost of a job
+to one ``posix_spawn`` and three new files, close to what ``xargs`` pays.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
 import select
@@ -20,15 +35,15 @@ import shutil
 import signal
 import time
 
-CLAIM, PROC, STATUS, LOG, SPEC = "claim", "proc.json", "status.json", "output.log", "spec.json"
+CLAIM, STATUS, LOG, CANCEL = "claim", "status.json", "output.log", "cancel"
+#: What a recovering runner writes into the claim of a job folder that must never start.
+VOID = b"void"
 
-
-def write_json_atomic(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+#: Signals the supervisor handles; blocked until its handlers are installed.
+HANDLED = (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM)
+#: Signals a job starts with at their default action whatever the supervisor does with them.
+DEFAULT_IN_JOBS = (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                   signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def start_ticks(pid: int):
@@ -43,103 +58,209 @@ def start_ticks(pid: int):
     return int(fields[19])
 
 
-def claim(jobdir: str, owner: str) -> bool:
-    """Atomically claim ``jobdir`` for ``owner``; False if someone already did."""
+def claim(jobdir: str) -> "int | None":
+    """Atomically claim ``jobdir``: an open descriptor of its ``claim`` file, or None if taken."""
     try:
-        fd = os.open(os.path.join(jobdir, CLAIM), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return os.open(os.path.join(jobdir, CLAIM), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        return None
+
+
+def void(jobdir: str) -> bool:
+    """Claim ``jobdir`` so that no supervisor ever starts it; False if one already did."""
+    fd = claim(jobdir)
+    if fd is None:
         return False
-    os.write(fd, owner.encode())
+    os.write(fd, VOID)
     os.close(fd)
     return True
 
 
-def supervise(jobdir: str, spec: dict) -> None:
-    """Run in the forked child; never returns."""
-    try:
-        os.setsid()
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        _detach_stdio()
-        os.closerange(3, 65536)
-        if claim(jobdir, "supervisor"):
-            _run(jobdir, spec)
-    except BaseException:
-        pass
-    finally:
-        os._exit(0)
+class Job:
+    """One running command: its folder, process group and how it is being stopped."""
+
+    __slots__ = ("folder", "pid", "started", "timeout", "grace", "stop_reason")
+
+    def __init__(self, folder: str, pid: int, started: float, spec: dict) -> None:
+        self.folder, self.pid, self.started = folder, pid, started
+        self.timeout, self.grace = spec.get("timeout"), spec.get("grace", 5.0)
+        self.stop_reason = None
 
 
-def _detach_stdio() -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    if null > 2:
-        os.close(null)
+class Supervisor:
+    """Serves job folders from ``requests`` until it is closed and no job is left."""
+
+    def __init__(self, ends_path: str, requests: int = 0, replies: "int | None" = 1) -> None:
+        self.requests, self.replies = requests, replies
+        self.jobs: dict = {}
+        self.timers: list = []
+        self._timer_seq = itertools.count()
+        self.me = {"pid": os.getpid(), "start_ticks": start_ticks(os.getpid())}
+        try:
+            self.ends = os.open(ends_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError:
+            self.ends = None
+
+    def serve(self) -> None:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in HANDLED:
+            signal.signal(sig, lambda _s, _f: None)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
+        pending, reading = b"", True
+        while reading or self.jobs:
+            watch = [wake_r, self.requests] if reading else [wake_r]
+            ready = select.select(watch, [], [], self._next_timer())[0]
+            if wake_r in ready:
+                self._on_signals(_drain(wake_r))
+            if self.requests in ready:
+                data = os.read(self.requests, 65536)
+                reading = bool(data)
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    self._start_safely(line)
+            self._run_timers()
+
+    # -- starting -------------------------------------------------------------
+
+    def _start_safely(self, line: bytes) -> None:
+        try:
+            request = json.loads(line)
+            folder = request["folder"]
+        except (ValueError, KeyError, TypeError):
+            return
+        try:
+            self.start(folder, request)
+        except Exception:  # one bad job must not take the other jobs' supervisor down
+            self._report(folder, None)  # the runner's status check then tells what became of it
+
+    def start(self, folder: str, spec: dict) -> None:
+        """Claim ``folder`` and start ``spec``'s command in it."""
+        claimed = claim(folder)
+        if claimed is None:
+            self._report(folder, None)  # voided or started by someone else: the runner's status check tells
+            return
+        started = time.time()
+        with os.fdopen(claimed, "w") as record:
+            try:
+                log = os.open(os.path.join(folder, LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            except OSError as exc:
+                self._finish(folder, "failed", 127, started, f"agybatch: cannot open output.log: {exc.strerror}")
+                return
+            try:
+                if os.path.exists(os.path.join(folder, CANCEL)):
+                    self._finish(folder, "cancelled", None, started, "cancelled before it started")
+                    return
+                pid = _spawn(spec, log)
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # ValueError: a NUL byte, a bad variable name
+                failure = f"agybatch: cannot start {spec['argv'][0]!r}: {getattr(exc, 'strerror', None) or exc}"
+                os.write(log, (failure + "\n").encode())
+                self._finish(folder, "failed", 127, started, failure[:1000])
+                return
+            finally:
+                os.close(log)
+            job = self.jobs[pid] = Job(folder, pid, started, spec)
+            json.dump({**self.me, "child": pid, "started_at": started}, record)
+        if job.timeout:
+            self._at(started + job.timeout, job, "timeout")
+
+    # -- stopping -------------------------------------------------------------
+
+    def stop(self, job: Job, reason: str) -> None:
+        """SIGTERM to the job's group now, SIGKILL once its grace period is over."""
+        if job.stop_reason is not None:
+            return
+        job.stop_reason = reason
+        _killpg(job.pid, signal.SIGTERM)
+        self._at(time.time() + job.grace, job, "kill")
+
+    def _on_signals(self, signums: bytes) -> None:
+        if signal.SIGTERM in signums:
+            for job in list(self.jobs.values()):
+                self.stop(job, "cancelled")
+        elif signal.SIGUSR1 in signums:
+            for job in list(self.jobs.values()):
+                if job.stop_reason is None and os.path.exists(os.path.join(job.folder, CANCEL)):
+                    self.stop(job, "cancelled")
+        if signal.SIGCHLD in signums:
+            self._reap()
+
+    def _at(self, when: float, job: Job, action: str) -> None:
+        heapq.heappush(self.timers, (when, next(self._timer_seq), job.pid, action))
+
+    def _next_timer(self):
+        return max(0.0, self.timers[0][0] - time.time()) if self.timers else None
+
+    def _run_timers(self) -> None:
+        now = time.time()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, pid, action = heapq.heappop(self.timers)
+            job = self.jobs.get(pid)
+            if job is None:
+                continue
+            if action == "timeout":
+                self.stop(job, "timed_out")
+            else:
+                _killpg(pid, signal.SIGKILL)
+
+    # -- ending ---------------------------------------------------------------
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            job = self.jobs.pop(pid, None)
+            if job is not None:
+                code = os.waitstatus_to_exitcode(status)
+                state = job.stop_reason or ("succeeded" if code == 0 else "failed")
+                reason = f"timed out after {job.timeout:g}s" if state == "timed_out" else job.stop_reason
+                self._finish(job.folder, state, code, job.started, reason)
+
+    def _finish(self, folder: str, state: str, code, started: float, reason) -> None:
+        status = {"state": state, "exit_code": code, "started_at": started, "ended_at": time.time(),
+                  "reason": reason}
+        try:
+            fd = os.open(os.path.join(folder, STATUS), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(status))
+        except OSError:
+            status = None  # a full disk loses the file, never the supervisor
+        self._report(folder, status)
+
+    def _report(self, folder: str, status: "dict | None") -> None:
+        """Tell the runner (the status, if recorded) and the run's ends file that ``folder``'s job ended."""
+        name = os.path.basename(folder)
+        if self.ends is not None:
+            try:
+                os.write(self.ends, (name + "\n").encode())
+            except OSError:
+                pass
+        if self.replies is not None:
+            try:
+                os.write(self.replies, (json.dumps({"job": name, "status": status}) + "\n").encode())
+            except OSError:  # the runner is gone; status.json and the ends file remain
+                self.replies = None
 
 
-def _run(jobdir: str, spec: dict) -> None:
-    log = os.open(os.path.join(jobdir, LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    started = time.time()
+def _spawn(spec: dict, log: int) -> int:
     argv, env = spec["argv"], {**os.environ, **spec["env"]}
-    child, failure = None, None
-    try:
-        program = shutil.which(argv[0], path=env.get("PATH", os.defpath)) if os.sep not in argv[0] else argv[0]
-        os.chdir(spec["cwd"])
-        if program is None:
-            raise FileNotFoundError(2, "command not found", argv[0])
-        child = os.posix_spawn(
-            program, argv, env,
-            file_actions=[(os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)],
-            setpgroup=0, setsigmask=(), setsigdef=(signal.SIGTERM, signal.SIGINT, signal.SIGALRM),
-        )
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte or a bad variable name
-        failure = f"agybatch: cannot start {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}\n"
-        os.write(log, failure.encode())
-    if child is None:
-        _finish(jobdir, "failed", 127, started, failure.strip())
-        return
-    write_json_atomic(os.path.join(jobdir, PROC), {
-        "pid": os.getpid(), "start_ticks": start_ticks(os.getpid()), "child": child, "started_at": started,
-    })
-    stopping = {"reason": None, "escalated": False}
-
-    def stop(reason: str) -> None:
-        if stopping["reason"] is None:
-            stopping["reason"] = reason
-        _killpg(child, signal.SIGTERM)
-        stopping["escalated"] = True
-        signal.setitimer(signal.ITIMER_REAL, spec["grace"])
-
-    def on_alarm(_sig, _frame) -> None:
-        if stopping["escalated"]:
-            _killpg(child, signal.SIGKILL)
-        else:
-            stop("timed_out")
-
-    signal.signal(signal.SIGTERM, lambda _s, _f: stop("cancelled"))
-    signal.signal(signal.SIGALRM, on_alarm)
-    if spec.get("timeout"):
-        signal.setitimer(signal.ITIMER_REAL, max(0.001, spec["timeout"] - (time.time() - started)))
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    _, status = os.waitpid(child, 0)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    code = os.waitstatus_to_exitcode(status)
-    reason = stopping["reason"]
-    state = reason or ("succeeded" if code == 0 else "failed")
-    detail = None
-    if reason == "timed_out":
-        detail = f"timed out after {spec['timeout']:g}s"
-    elif reason == "cancelled":
-        detail = "cancelled"
-    _finish(jobdir, state, code, started, detail)
-
-
-def _finish(jobdir, state, code, started, reason) -> None:
-    write_json_atomic(os.path.join(jobdir, STATUS), {
-        "state": state, "exit_code": code, "started_at": started, "ended_at": time.time(), "reason": reason,
-    })
+    os.chdir(spec["cwd"])
+    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH", os.defpath))
+    if program is None:
+        raise FileNotFoundError(2, "command not found", argv[0])
+    return os.posix_spawn(
+        program, argv, env,
+        file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                      (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)],
+        setpgroup=0, setsigmask=(), setsigdef=DEFAULT_IN_JOBS,
+    )
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -149,88 +270,20 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
-def serve(requests: int = 0, replies: int = 1) -> None:
-    """Fork a supervisor for each job folder read from ``requests``; never returns.
-
-    Each request is one JSON string (the job folder, whose ``spec.json`` is
-    complete) and a newline. Replies are ``S <pid> <folder as JSON>`` once a
-    supervisor is forked, ``F 0 <folder as JSON>`` if it could not be, and
-    ``E <pid>`` once it has exited and been reaped. SIGTERM stays blocked, as
-    the runner blocks it around its own fork, so a cancel that reaches a new
-    supervisor early waits for its handler. Every request written before the
-    runner went away is served, even once nobody reads the replies; the
-    spawner exits at the end of ``requests``, leaving running supervisors to init.
-    """
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGALRM})
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda _s, _f: None)
-    reply = _Replies(replies)
-    pending, open_ = b"", True
-    while open_:
-        ready = select.select([requests, wake_r], [], [])[0]
-        if wake_r in ready:
-            while _drained(wake_r):
-                pass
-        if requests in ready:
-            data = os.read(requests, 65536)
-            open_ = bool(data)
-            *lines, pending = (pending + data).split(b"\n")
-            for line in lines:
-                _spawn(line, reply)
-        _reap(reply)
-    os._exit(0)
-
-
-class _Replies:
-    """Writes replies to the runner until it stops reading (then drops them)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def __call__(self, text: str) -> None:
-        if self.fd is None:
-            return
-        try:
-            os.write(self.fd, text.encode())
-        except OSError:
-            self.fd = None
-
-
-def _spawn(line: bytes, reply) -> None:
-    try:
-        jobdir = json.loads(line)
-        with open(os.path.join(jobdir, SPEC)) as fh:
-            spec = json.load(fh)
-        pid = os.fork()
-    except (OSError, ValueError, TypeError):
-        reply(f"F 0 {line.decode(errors='replace')}\n")
-        return  # the runner's status check then tells whether the job ever started
-    if pid == 0:
-        supervise(jobdir, spec)
-    reply(f"S {pid} {json.dumps(jobdir)}\n")
-
-
-def _reap(reply) -> None:
+def _drain(fd: int) -> bytes:
+    data = b""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        reply(f"E {pid}\n")
-
-
-def _drained(fd: int) -> bool:
-    try:
-        return bool(os.read(fd, 4096))
-    except BlockingIOError:
-        return False
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
 
 
 if __name__ == "__main__":
-    serve()
+    import sys
+
+    os.closerange(3, 65536)
+    Supervisor(sys.argv[1]).serve()

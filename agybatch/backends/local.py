@@ -1,13 +1,13 @@
 """The local backend: each job a detached process group on this machine.
 
-Each job gets a folder ``<state>/jobs/<job_id>/`` and a forked supervisor
-(:mod:`agybatch.backends._supervisor`) in a new session, so jobs survive the
-runner. The supervisor records the exit status in ``status.json`` even when
-no runner is waiting. Supervisors are forked by a small spawner process
-(:func:`~agybatch.backends._supervisor.serve`), which tells the runner the
-moment each one exits, so a finished job is noticed at once, with no polling
-delay; supervisors from before a crash are watched through pidfds. Without
-the spawner (it could not start, or died) the runner forks supervisors itself.
+Each job gets a folder ``<state>/jobs/<job_id>/``, created by the runner and
+handed, with the command, to the runner's job supervisor
+(:mod:`agybatch.backends._supervisor`): one detached process per runner that
+starts every job, enforces timeouts, records each exit status in the job's
+``status.json`` and outlives the runner. It tells the runner the moment a job
+ends, so nothing is polled. A runner that picks up jobs an earlier one
+started (``agybatch join``) follows the run's ends file, which every
+supervisor appends to, and learns from a pidfd when such a supervisor dies.
 """
 from __future__ import annotations
 
@@ -21,16 +21,21 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import PollPolicy
-from ..errors import SubmitError
+from ..errors import JournalError, SubmitError
+from ..journal import ensure_private_dir
 from ..model import JobState, JobStatus
 from ..units import parse_duration
 from . import Backend
-from ._spawner import Spawner
-from ._supervisor import CLAIM, LOG, PROC, SPEC, STATUS, claim, start_ticks, supervise
+from ._link import SupervisorLink
+from ._supervisor import CANCEL, CLAIM, LOG, STATUS, VOID, start_ticks, void
 
 
 #: How long a job folder may wait for its supervisor to claim it before it counts as lost.
 STARTUP_GRACE = 30.0
+#: How often a runner reads the ends file while it follows jobs an earlier runner started.
+ENDS_CHECK_EVERY = 0.05
+#: The file in the run folder that supervisors append each ended job's ID to.
+ENDS_FILE = "local-ends"
 
 
 class LocalBackend(Backend):
@@ -47,12 +52,11 @@ class LocalBackend(Backend):
         super().__init__(context)
         self.jobs_dir = context.state_dir / "jobs"
         self.grace = context.options.get("grace", 5.0)
-        self._children: dict[str, int] = {}
+        self._link: Optional[SupervisorLink] = None
         self._selector = selectors.DefaultSelector()
-        self._watched: dict[str, int] = {}
-        self._spawner: Optional[Spawner] = None
-        self._spawner_failed = False
-        self._gone: set = set()
+        self._ends = EndsFile(context.run_dir / ENDS_FILE)
+        self._adopted: dict[str, Optional[int]] = {}
+        self._pidfds: dict[int, int] = {}
 
     @classmethod
     def check_options(cls, options: dict) -> dict:
@@ -66,55 +70,48 @@ class LocalBackend(Backend):
     # -- submit ---------------------------------------------------------------
 
     def submit(self, task, key: str) -> JobStatus:
-        jobdir = self.jobs_dir / key
+        jobdir = os.path.join(self.jobs_dir, key)
         try:
             try:
-                jobdir.mkdir(mode=0o700)
+                os.mkdir(jobdir, 0o700)
             except FileNotFoundError:  # the first job of this state folder
-                self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-                jobdir.mkdir(mode=0o700)
-            spec = {
-                "argv": _argv(task.command), "cwd": task.cwd, "timeout": task.timeout,
-                "grace": self.grace, "env": self._env(task, key),
-            }
-            _write_private(jobdir / SPEC, json.dumps(spec))
-        except OSError as exc:
-            raise SubmitError(f"cannot prepare job folder {jobdir}: {exc.strerror}") from None
+                ensure_private_dir(self.jobs_dir)
+                os.mkdir(jobdir, 0o700)
+        except (OSError, JournalError) as exc:
+            raise SubmitError(f"cannot create job folder {jobdir}: {getattr(exc, 'strerror', None) or exc}") from None
+        spec = {"argv": _argv(task.command), "cwd": task.cwd, "timeout": task.timeout,
+                "grace": self.grace, "env": self._env(task, key)}
         submitted = time.time()
-        spawner = self._get_spawner()
-        if spawner is not None and spawner.send(key, jobdir):
-            return JobStatus(key, JobState.RUNNING, started_at=submitted)
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGALRM})
-        try:
-            pid = os.fork()
-            if pid == 0:
-                supervise(str(jobdir), spec)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        self._children[key] = pid
-        self._watch(key, pid)
+        if not self._supervisor().send(key, jobdir, spec):
+            raise SubmitError("the job supervisor exited")
         return JobStatus(key, JobState.RUNNING, started_at=submitted)
 
-    def _get_spawner(self) -> Optional[Spawner]:
-        if self._spawner is not None and not self._spawner.alive:
-            self._selector.unregister(self._spawner.replies)
-            self._spawner.close()
-            self._spawner, self._spawner_failed = None, True
-        if self._spawner is None and not self._spawner_failed:
+    def _supervisor(self) -> SupervisorLink:
+        """This runner's supervisor, started on first use (and again if it died)."""
+        if self._link is not None and not self._link.alive:
+            self._lose_link()
+        if self._link is None:
             try:
-                self._spawner = Spawner()
-            except OSError:
-                self._spawner_failed = True
-            else:
-                self._selector.register(self._spawner.replies, selectors.EVENT_READ, Spawner)
-        return self._spawner
+                ensure_private_dir(self.context.run_dir)
+                self._link = SupervisorLink(self.context.run_dir / ENDS_FILE)
+            except JournalError as exc:
+                raise SubmitError(str(exc)) from None
+            except OSError as exc:
+                raise SubmitError(f"cannot start the job supervisor: {exc.strerror}") from None
+            self._selector.register(self._link.replies, selectors.EVENT_READ, SupervisorLink)
+        return self._link
 
-    def _mine(self) -> set:
-        """Jobs the spawner started for this runner and has not yet reported ended."""
-        return self._spawner.in_flight if self._spawner is not None and self._spawner.alive else set()
+    def _lose_link(self) -> None:
+        """The supervisor died: void the jobs it never started, follow the rest like another runner's."""
+        link, self._link = self._link, None
+        self._selector.unregister(link.replies)
+        for key in link.in_flight:
+            void(os.path.join(self.jobs_dir, key))
+            self._adopted.setdefault(key, None)
+        link.close()
 
     def _env(self, task, key: str) -> dict:
-        """The job's additions to the inherited environment (only these reach ``spec.json``)."""
+        """The job's additions to the inherited environment (nothing else is sent or stored)."""
         env = dict(task.env)
         env.update(AGYBATCH_RUN_ID=self.context.run_id, AGYBATCH_LABEL=task.label, AGYBATCH_JOB_ID=key)
         return env
@@ -123,10 +120,7 @@ class LocalBackend(Backend):
         jobdir = self.jobs_dir / key
         if not jobdir.is_dir():
             return None
-        if claim(str(jobdir), "void"):
-            shutil.rmtree(jobdir, ignore_errors=True)
-            return None
-        if (jobdir / CLAIM).read_text() == "void":
+        if void(str(jobdir)) or _read_bytes(jobdir / CLAIM) == VOID:
             shutil.rmtree(jobdir, ignore_errors=True)
             return None
         return key
@@ -137,113 +131,135 @@ class LocalBackend(Backend):
         return {job_id: self._status(job_id) for job_id in job_ids}
 
     def wait(self, job_ids: list, timeout: float) -> dict:
-        spawner = self._get_spawner() if self._spawner is not None else None
-        if spawner is not None:
-            spawner.drain()
-        mine = self._mine()
-        unwatched = [j for j in job_ids if j not in self._watched and j not in mine]
-        for job_id in unwatched:
-            pid = self._children.get(job_id) or self._supervisor_pid(job_id)
-            if pid:
-                self._watch(job_id, pid)
-        changes = {j: s for j in unwatched if (s := self._status(j)).state.final}
-        pending = [j for j in job_ids if j not in self._watched and j not in changes and j not in mine]
-        if changes or (spawner is not None and spawner.ended):
+        link = self._link
+        reported: dict = {}  # job ID -> the status its supervisor reported (None: look in its folder)
+        check = set()        # adopted jobs worth a look
+        if link is not None:
+            link.drain()
+            reported.update(link.pop_ended())
+        changes = {}
+        for job_id in job_ids:
+            if job_id not in reported and job_id not in self._adopted and not self._mine(job_id):
+                status = self._adopt(job_id)
+                if status.state.final:
+                    changes[job_id] = status
+        if changes or reported or (link is not None and not link.alive):
             timeout = 0
-        elif pending:
-            timeout = min(timeout, 0.05)
+        elif self._adopted:
+            timeout = min(timeout, ENDS_CHECK_EVERY)
         for key, _ in self._selector.select(max(0.0, timeout)):
-            if key.data is Spawner:
-                spawner.drain()
-                continue
-            job_id = key.data
-            self._unwatch(job_id)
-            self._reap(job_id)
-            self._gone.add(job_id)
-            changes[job_id] = self._status(job_id)
-        if spawner is not None:
-            for job_id in spawner.pop_ended():
-                self._gone.add(job_id)
-                changes[job_id] = self._status(job_id)
-        for job_id in pending:
+            if key.data is SupervisorLink:
+                link.drain()
+                reported.update(link.pop_ended())
+            else:  # a supervisor this runner adopted jobs from has exited
+                self._unwatch(key.data)
+                check.update(j for j, pid in self._adopted.items() if pid == key.data)
+        if link is not None and not link.alive:
+            self._lose_link()
+        if self._adopted:
+            reported.update((j, None) for j in self._ends.read_new() if j in self._adopted)
+            check.update(j for j in list(self._adopted) if self._adopted[j] is None and not self._find_supervisor(j))
+        for job_id, status in reported.items():
+            changes[job_id] = _job_status(job_id, status) if status else self._status(job_id, reported_end=True)
+        for job_id in check - reported.keys():
             status = self._status(job_id)
             if status.state.final:
                 changes[job_id] = status
+        for job_id in changes:
+            self._adopted.pop(job_id, None)
         return {j: s for j, s in changes.items() if j in job_ids}
 
-    def _watch(self, job_id: str, pid: int) -> None:
-        if not hasattr(os, "pidfd_open") or job_id in self._watched:
+    def _mine(self, job_id: str) -> bool:
+        return self._link is not None and job_id in self._link.in_flight
+
+    def _adopt(self, job_id: str) -> JobStatus:
+        """Follow a job this runner did not start (through the ends file); its status now."""
+        status = self._status(job_id)
+        if not status.state.final:
+            self._adopted[job_id] = None
+            self._find_supervisor(job_id)
+        return status
+
+    def _find_supervisor(self, job_id: str) -> bool:
+        """Watch the pidfd of an adopted job's supervisor; False while it is not known."""
+        pid = self._supervisor_pid(job_id)
+        if pid is None:
+            return False
+        self._adopted[job_id] = pid
+        self._watch(pid)
+        return True
+
+    def _watch(self, pid: int) -> None:
+        if pid in self._pidfds or not hasattr(os, "pidfd_open"):
             return
         try:
             fd = os.pidfd_open(pid)
-        except (ProcessLookupError, OSError):
+        except OSError:
             return
-        self._watched[job_id] = fd
-        self._selector.register(fd, selectors.EVENT_READ, job_id)
+        self._pidfds[pid] = fd
+        self._selector.register(fd, selectors.EVENT_READ, pid)
 
-    def _unwatch(self, job_id: str) -> None:
-        fd = self._watched.pop(job_id, None)
+    def _unwatch(self, pid: int) -> None:
+        fd = self._pidfds.pop(pid, None)
         if fd is not None:
             self._selector.unregister(fd)
             os.close(fd)
 
-    def _reap(self, job_id: str) -> None:
-        pid = self._children.pop(job_id, None)
-        if pid:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-
     def _supervisor_pid(self, job_id: str) -> Optional[int]:
-        proc = _read_json(self.jobs_dir / job_id / PROC)
-        if proc and start_ticks(proc["pid"]) == proc.get("start_ticks"):
-            return proc["pid"]
+        """The PID of the live supervisor running ``job_id``, from its claim; None if unknown or dead."""
+        claimed = _parse_json(_read_bytes(self.jobs_dir / job_id / CLAIM))
+        if claimed and start_ticks(claimed["pid"]) == claimed.get("start_ticks"):
+            return claimed["pid"]
         return None
 
-    def _status(self, job_id: str) -> JobStatus:
+    def _status(self, job_id: str, reported_end: bool = False) -> JobStatus:
+        """What the job folder says; ``reported_end`` when its supervisor said it ended."""
         jobdir = self.jobs_dir / job_id
         final = self._final(job_id)
         if final:
             return final
         if not jobdir.is_dir():
             return JobStatus(job_id, JobState.LOST, reason="job folder is gone")
-        if _read_text(jobdir / CLAIM) == "void":
+        claimed = _read_bytes(jobdir / CLAIM)
+        if claimed == VOID:
             return JobStatus(job_id, JobState.LOST, reason="never started")
-        if job_id in self._gone:
-            return self._final(job_id) or JobStatus(
-                job_id, JobState.LOST, reason="supervisor exited without recording an exit status")
-        proc = _read_json(jobdir / PROC)
-        if proc is None:
-            if job_id in self._children or job_id in self._mine() or _age(jobdir / SPEC) < STARTUP_GRACE:
+        if reported_end:
+            return JobStatus(job_id, JobState.LOST, reason="its supervisor could not record an exit status")
+        runner = _parse_json(claimed)
+        if runner is None:  # not claimed yet, or being started
+            if self._mine(job_id) or _age(jobdir) < STARTUP_GRACE:
                 return JobStatus(job_id, JobState.RUNNING)
-        elif start_ticks(proc["pid"]) == proc.get("start_ticks"):
-            return JobStatus(job_id, JobState.RUNNING, started_at=proc["started_at"])
+        elif start_ticks(runner["pid"]) == runner.get("start_ticks"):
+            return JobStatus(job_id, JobState.RUNNING, started_at=runner["started_at"])
         return self._final(job_id) or JobStatus(
             job_id, JobState.LOST, reason="supervisor died without recording an exit status")
 
     def _final(self, job_id: str) -> Optional[JobStatus]:
-        status = _read_json(self.jobs_dir / job_id / STATUS)
-        if status is None:
-            return None
-        return JobStatus(job_id, JobState(status["state"]), status["exit_code"],
-                         status["started_at"], status["ended_at"], status.get("reason"))
+        status = _parse_json(_read_bytes(self.jobs_dir / job_id / STATUS))
+        return _job_status(job_id, status) if status else None
 
     # -- control --------------------------------------------------------------
 
     def cancel(self, job_ids: list) -> None:
+        """Leave a ``cancel`` file in each job's folder, then wake the supervisors concerned."""
+        supervisors = set()
         for job_id in job_ids:
-            pid = self._children.get(job_id) or self._spawned_pid(job_id) or self._supervisor_pid(job_id)
-            if pid:
+            try:
+                os.close(os.open(self.jobs_dir / job_id / CANCEL, os.O_WRONLY | os.O_CREAT, 0o600))
+            except OSError:
+                continue
+            if self._mine(job_id):
+                supervisors.add(self._link)
+            elif (pid := self._supervisor_pid(job_id)) is not None:
+                supervisors.add(pid)
+        for supervisor in supervisors:
+            if isinstance(supervisor, SupervisorLink):
+                supervisor.wake()
+            else:
                 try:
-                    os.kill(pid, signal.SIGTERM)
+                    os.kill(supervisor, signal.SIGUSR1)
                 except ProcessLookupError:
                     pass
-
-    def _spawned_pid(self, job_id: str) -> Optional[int]:
-        if job_id not in self._mine():
-            return None
-        return self._spawner.pid_of(job_id)
 
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
         return tail_file(self.jobs_dir / job_id / LOG, tail)
@@ -252,11 +268,38 @@ class LocalBackend(Backend):
         return self.jobs_dir / job_id / LOG
 
     def close(self) -> None:
-        for job_id in list(self._watched):
-            self._unwatch(job_id)
-        if self._spawner is not None:
-            self._spawner.close()
+        self._ends.close()
+        for pid in list(self._pidfds):
+            self._unwatch(pid)
+        if self._link is not None:
+            self._link.close()
         self._selector.close()
+
+
+class EndsFile:
+    """Follows the run's ends file: the IDs of jobs whose supervisor has recorded their end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = None
+        self._partial = b""
+
+    def read_new(self) -> list:
+        """The IDs appended since the last call."""
+        if self._fh is None:
+            try:
+                self._fh = open(self.path, "rb")
+            except OSError:
+                return []
+        data = self._fh.read()
+        if not data:
+            return []
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        return [line.decode(errors="replace") for line in lines]
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
 
 def _age(path: Path) -> float:
@@ -272,27 +315,28 @@ def _argv(command) -> list:
     return list(command)
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+def _job_status(job_id: str, status: dict) -> JobStatus:
+    return JobStatus(job_id, JobState(status["state"]), status["exit_code"],
+                     status["started_at"], status["ended_at"], status.get("reason"))
 
 
-def _read_text(path: Path) -> Optional[str]:
+def _read_bytes(path: Path) -> Optional[bytes]:
     try:
-        return path.read_text()
+        with open(path, "rb") as fh:
+            return fh.read()
     except OSError:
         return None
 
 
-def _read_json(path: Path) -> Optional[dict]:
-    text = _read_text(path)
-    if not text:
+def _parse_json(data: Optional[bytes]) -> Optional[dict]:
+    """``data`` as a JSON object; None if missing, empty or not yet completely written."""
+    if not data:
         return None
     try:
-        return json.loads(text)
+        value = json.loads(data)
     except ValueError:
         return None
+    return value if isinstance(value, dict) else None
 
 
 def tail_file(path: Path, lines: Optional[int] = None, chunk: int = 65536) -> str:

@@ -24,8 +24,14 @@ def done_batch(project, sleeps, batch=""):
 
 
 def job_children(project) -> list:
-    """PIDs of the commands the local backend started (from each job's proc.json)."""
-    return [json.loads(p.read_text())["child"] for p in project.state.glob("jobs/*/proc.json")]
+    """PIDs of the commands the local backend has started (recorded in each job folder's claim)."""
+    children = []
+    for claim in project.state.glob("jobs/*/claim"):
+        try:
+            children.append(json.loads(claim.read_text())["child"])
+        except ValueError:  # claimed, command not started yet
+            pass
+    return children
 
 
 def alive(pid: int) -> bool:
