@@ -146,12 +146,14 @@ class Runner:
         if blocked:
             self._finish(rec, Outcome.SKIPPED, None, reason=blocked)
 
+    def _at_capacity(self) -> bool:
+        return bool(self.batch.max_parallel) and len(self._active) >= self.batch.max_parallel
+
     def _submit_ready(self) -> None:
-        cap = self.batch.max_parallel
         while self._queue.has_ready(time.time()):
             if self._interrupted or self._settle_by is not None or time.time() < self._next_submit:
                 return
-            if cap and len(self._active) >= cap:
+            if self._at_capacity():
                 return
             if self._check_cancel_request():
                 return
@@ -191,7 +193,7 @@ class Runner:
     def _wake_at(self) -> float:
         wake = [time.time() + CANCEL_CHECK_EVERY, self._next_tick]
         if self._settle_by is None:
-            if self._queue.has_ready(time.time()):
+            if self._queue.has_ready(time.time()) and not self._at_capacity():
                 wake.append(self._next_submit)
             wake.append(self._queue.next_time())
             if self.deadline_at:
