@@ -41,9 +41,9 @@ VOID = b"void"
 
 #: Signals the supervisor handles; blocked until its handlers are installed.
 HANDLED = (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM)
-#: Signals a job starts with at their default action whatever the supervisor does with them.
-DEFAULT_IN_JOBS = (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
-                   signal.SIGPIPE, signal.SIGXFSZ)
+#: Every signal a job starts with at its default action, whatever the runner or supervisor did with it
+#: (a shell's ``agybatch run &`` ignores SIGINT and SIGQUIT; Python ignores SIGPIPE).
+DEFAULT_IN_JOBS = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
 
 
 def start_ticks(pid: int):
@@ -95,6 +95,8 @@ class Supervisor:
         self.jobs: dict = {}
         self.timers: list = []
         self._timer_seq = itertools.count()
+        self.environ = dict(os.environ)
+        self._programs: dict = {}
         self.me = {"pid": os.getpid(), "start_ticks": start_ticks(os.getpid())}
         try:
             self.ends = os.open(ends_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -154,7 +156,7 @@ class Supervisor:
                 if os.path.exists(os.path.join(folder, CANCEL)):
                     self._finish(folder, "cancelled", None, started, "cancelled before it started")
                     return
-                pid = _spawn(spec, log)
+                pid = self._spawn(spec, log)
             except (OSError, ValueError, KeyError, TypeError) as exc:  # ValueError: a NUL byte, a bad variable name
                 failure = f"agybatch: cannot start {spec['argv'][0]!r}: {getattr(exc, 'strerror', None) or exc}"
                 os.write(log, (failure + "\n").encode())
@@ -166,6 +168,26 @@ class Supervisor:
             json.dump({**self.me, "child": pid, "started_at": started}, record)
         if job.timeout:
             self._at(started + job.timeout, job, "timeout")
+
+    def _spawn(self, spec: dict, log: int) -> int:
+        argv, env = spec["argv"], {**self.environ, **spec["env"]}
+        os.chdir(spec["cwd"])
+        program = argv[0] if os.sep in argv[0] else self._which(argv[0], env.get("PATH", os.defpath), spec["cwd"])
+        return os.posix_spawn(
+            program, argv, env,
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                          (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)],
+            setpgroup=0, setsigmask=(), setsigdef=DEFAULT_IN_JOBS,
+        )
+
+    def _which(self, name: str, path: str, cwd: str) -> str:
+        """``name`` looked up in ``path`` (from ``cwd``), remembering what was found."""
+        key = (name, path, cwd)
+        program = self._programs.get(key) or shutil.which(name, path=path)
+        if program is None:
+            raise FileNotFoundError(2, "command not found", name)
+        self._programs[key] = program
+        return program
 
     # -- stopping -------------------------------------------------------------
 
@@ -247,20 +269,6 @@ class Supervisor:
                 os.write(self.replies, (json.dumps({"job": name, "status": status}) + "\n").encode())
             except OSError:  # the runner is gone; status.json and the ends file remain
                 self.replies = None
-
-
-def _spawn(spec: dict, log: int) -> int:
-    argv, env = spec["argv"], {**os.environ, **spec["env"]}
-    os.chdir(spec["cwd"])
-    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH", os.defpath))
-    if program is None:
-        raise FileNotFoundError(2, "command not found", argv[0])
-    return os.posix_spawn(
-        program, argv, env,
-        file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                      (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)],
-        setpgroup=0, setsigmask=(), setsigdef=DEFAULT_IN_JOBS,
-    )
 
 
 def _killpg(pgid: int, sig: int) -> None:
