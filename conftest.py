@@ -74,6 +74,18 @@ class Project:
 
         return Journal(self.state)
 
+    def job_ends(self) -> dict:
+        """``{job ID: end record}`` that local job supervisors wrote to the runs' ends files."""
+        ends = {}
+        for path in self.state.glob("runs/*/local-ends"):
+            for line in path.read_text().splitlines():
+                try:
+                    end = json.loads(line)
+                except ValueError:  # a line still being written
+                    continue
+                ends[end["job"]] = end
+        return ends
+
 
 @pytest.fixture
 def project(tmp_path) -> Project:

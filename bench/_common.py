@@ -138,7 +138,7 @@ def journal_rows(root: Path, sql: str, params=()) -> list:
 
 
 def job_ends(root: Path, run_id: str) -> dict:
-    """``{label: (job ended_at from status.json, journal time of the final event)}`` for a run."""
+    """``{label: (job started_at, ended_at from the run's ends file, journal time of the final event)}``."""
     state = root / ".agybatch"
     db = sqlite3.connect(f"file:{state / 'journal.sqlite'}?mode=ro", uri=True)
     try:
@@ -147,11 +147,11 @@ def job_ends(root: Path, run_id: str) -> dict:
                                  (run_id,)).fetchall())
     finally:
         db.close()
-    found = {}
-    for label, job_id in rows:
-        status = json.loads((state / "jobs" / job_id / "status.json").read_text())
-        found[label] = (status["started_at"], status["ended_at"], finals[label])
-    return found
+    ends = {}
+    for line in (state / "runs" / run_id / "local-ends").read_text().splitlines():
+        end = json.loads(line)
+        ends[end["job"]] = end
+    return {label: (ends[job_id]["started_at"], ends[job_id]["ended_at"], finals[label]) for label, job_id in rows}
 
 
 def median(values) -> float:

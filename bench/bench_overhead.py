@@ -8,7 +8,7 @@ job sleeps 7.5 s), all at once. Two figures per run:
   verdict) minus the slowest job's nominal length; goal <= 0.25 s. The
   command's wall time (with Python's start-up) is shown too;
 * detection latency: for each job, the journal's ``final`` event time minus
-  the job's own end (``ended_at`` in ``<state>/jobs/<id>/status.json``);
+  the job's own end (``ended_at`` in the run's ends file, ``<state>/runs/<run>/local-ends``);
   goal: median <= 50 ms.
 
 Each of ``--runs`` runs uses a fresh project. Prints the figures and rewrites
@@ -76,7 +76,7 @@ minute, all fanned out at once on the local backend; the slowest job sleeps {slo
 the start of the run (before the first submission) to its verdict; *overhead* is makespan minus the slowest
 job's {slowest:g} s. The command's wall time adds the interpreter's start-up and the journal set-up.
 *Detection latency* is, per job, the time of the journal's `final` event minus the job's own end (`ended_at`
-in `<state>/jobs/<id>/status.json`, written by the job's supervisor when the command exits).
+in the run's ends file `<state>/runs/<run>/local-ends`, written by the job supervisor when the command exits).
 
 | run | makespan | overhead | command wall time | detection latency median | max |
 |---|---|---|---|---|---|
@@ -87,8 +87,8 @@ in `<state>/jobs/<id>/status.json`, written by the job's supervisor when the com
 | overhead: makespan − slowest job | {overhead * 1000:.0f} ms (command wall time − slowest job: {wall_overhead * 1000:.0f} ms) | ≤ {GOAL_OVERHEAD * 1000:.0f} ms: {goal(overhead <= GOAL_OVERHEAD)} |
 | detection latency, job end → journal | median {lat_median * 1000:.1f} ms, max {lat_max * 1000:.1f} ms (all {len(all_latencies)} jobs) | median ≤ {GOAL_LATENCY * 1000:.0f} ms: {goal(lat_median <= GOAL_LATENCY)} |
 
-The local backend learns of each end from the spawner that forked the job's supervisor (one pipe message when
-the supervisor exits), so detection costs no polling.
+The local backend learns of each end from the run's job supervisor, which reaps the command and sends its
+end record to the runner on a pipe at once, so detection costs no polling.
 
 {machine()}
 

@@ -86,7 +86,7 @@ def started(project, batch: str, labels) -> dict:
 
 def ended(project, batch: str, label: str) -> bool:
     job_id = job_ids(project, batch).get(label)
-    return bool(job_id) and (project.state / "jobs" / job_id / "status.json").exists()
+    return bool(job_id) and job_id in project.job_ends()
 
 
 def alive(pid: int) -> bool:
@@ -314,5 +314,7 @@ def test_two_batches_running_at_once_each_get_their_own_supervisor(project, wait
     assert ledger(project) == ["l0", "r0", "r1"]
     for out in (out_left, out_right):  # each run's ends file lists its own jobs, once each
         data = json.loads(out)
-        ends = (project.state / "runs" / data["run_id"] / "local-ends").read_text().split()
-        assert sorted(ends) == sorted(t["job_id"] for t in data["tasks"])
+        lines = (project.state / "runs" / data["run_id"] / "local-ends").read_text().splitlines()
+        ends = [json.loads(line) for line in lines]
+        assert sorted(e["job"] for e in ends) == sorted(t["job_id"] for t in data["tasks"])
+        assert {e["job"]: e["state"] for e in ends} == {t["job_id"]: t["state"] for t in data["tasks"]}

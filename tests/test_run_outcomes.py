@@ -1,7 +1,6 @@
 """Fan-out, wait and join on the local backend: outcomes, verdicts and exit codes."""
 import json
 import os
-import time
 
 
 def outcomes(result):
@@ -202,10 +201,10 @@ def test_completion_is_noticed_by_event_not_at_a_poll_interval(project):
     """)
     result = project.run("run", "b", "--json")
     run_id = result.json()["run_id"]
-    journal = project.journal()
+    journal, ends = project.journal(), project.job_ends()
     for task in journal.tasks(run_id):
         final = [e for e in journal.events(run_id, task["label"]) if e["kind"] == "final"][0]
-        status = json.load(open(os.path.join(project.state, "jobs", task["job_id"], "status.json")))
+        status = ends[task["job_id"]]
         assert final["at"] - status["ended_at"] < 1.0, (task["label"], final["at"] - status["ended_at"])
     assert result.json()["duration_s"] < 5
 

@@ -84,10 +84,10 @@ class SupervisorLink:
                     continue
                 if key in self.in_flight:
                     self.in_flight.discard(key)
-                    self.ended.append((key, end.get("status")))
+                    self.ended.append((key, end if "state" in end else None))
 
     def pop_ended(self) -> list:
-        """``[(job ID, status dict or None)]`` reported since the last call."""
+        """``[(job ID, its end record or None)]`` reported since the last call."""
         ended, self.ended = self.ended, []
         return ended
 

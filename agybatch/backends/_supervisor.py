@@ -14,15 +14,17 @@ job's folder (already created) and its ``argv``, ``cwd``, ``env`` additions,
 - ends it at its timeout: SIGTERM to the group, SIGKILL after the grace period,
 - cancels it the same way once a ``cancel`` file is in the folder (it looks
   when it gets SIGUSR1, and before starting the command),
-- writes ``status.json`` when the command ends, then reports the end: the
-  status as a JSON line on stdout, the folder name as a line appended to ``ENDS``.
+- records the end as one JSON line appended to ``ENDS``, the run's ends file
+  (``{"job": <folder name>, "state", "exit_code", "started_at", "ended_at",
+  "reason"}``), and sends the same line to the runner on stdout.
 
 It outlives the runner: every job sent before the runner went away is
 served, and the supervisor exits once stdin is closed and its last job has
 ended. SIGTERM cancels every job it runs.
 
-One process for all jobs, rather than one per job, keeps the cost of a job
-to one ``posix_spawn`` and three new files, close to what ``xargs`` pays.
+One process for all jobs, rather than one per job, and one ends file for all
+statuses keep the cost of a job to one ``posix_spawn``, its folder and two
+files, close to what ``xargs`` pays.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ import shutil
 import signal
 import time
 
-CLAIM, STATUS, LOG, CANCEL = "claim", "status.json", "output.log", "cancel"
+CLAIM, LOG, CANCEL = "claim", "output.log", "cancel"
 #: What a recovering runner writes into the claim of a job folder that must never start.
 VOID = b"void"
 
@@ -98,10 +100,7 @@ class Supervisor:
         self.environ = dict(os.environ)
         self._programs: dict = {}
         self.me = {"pid": os.getpid(), "start_ticks": start_ticks(os.getpid())}
-        try:
-            self.ends = os.open(ends_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError:
-            self.ends = None
+        self.ends = os.open(ends_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def serve(self) -> None:
         wake_r, wake_w = os.pipe()
@@ -137,13 +136,13 @@ class Supervisor:
         try:
             self.start(folder, request)
         except Exception:  # one bad job must not take the other jobs' supervisor down
-            self._report(folder, None)  # the runner's status check then tells what became of it
+            self._report(folder)  # the runner's status check then tells what became of it
 
     def start(self, folder: str, spec: dict) -> None:
         """Claim ``folder`` and start ``spec``'s command in it."""
         claimed = claim(folder)
         if claimed is None:
-            self._report(folder, None)  # voided or started by someone else: the runner's status check tells
+            self._report(folder)  # voided or started by someone else: the runner's status check tells
             return
         started = time.time()
         with os.fdopen(claimed, "w") as record:
@@ -246,28 +245,24 @@ class Supervisor:
                 self._finish(job.folder, state, code, job.started, reason)
 
     def _finish(self, folder: str, state: str, code, started: float, reason) -> None:
-        status = {"state": state, "exit_code": code, "started_at": started, "ended_at": time.time(),
-                  "reason": reason}
+        end = {"job": os.path.basename(folder), "state": state, "exit_code": code, "started_at": started,
+               "ended_at": time.time(), "reason": reason}
+        line = (json.dumps(end) + "\n").encode()
         try:
-            fd = os.open(os.path.join(folder, STATUS), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(status))
-        except OSError:
-            status = None  # a full disk loses the file, never the supervisor
-        self._report(folder, status)
+            os.write(self.ends, line)
+        except OSError:  # a full disk loses the record (the runner still hears of it), never the supervisor
+            pass
+        self._reply(line)
 
-    def _report(self, folder: str, status: "dict | None") -> None:
-        """Tell the runner (the status, if recorded) and the run's ends file that ``folder``'s job ended."""
-        name = os.path.basename(folder)
-        if self.ends is not None:
-            try:
-                os.write(self.ends, (name + "\n").encode())
-            except OSError:
-                pass
+    def _report(self, folder: str) -> None:
+        """Ask the runner to look at ``folder``: its job ended without a record of ours."""
+        self._reply((json.dumps({"job": os.path.basename(folder)}) + "\n").encode())
+
+    def _reply(self, line: bytes) -> None:
         if self.replies is not None:
             try:
-                os.write(self.replies, (json.dumps({"job": name, "status": status}) + "\n").encode())
-            except OSError:  # the runner is gone; status.json and the ends file remain
+                os.write(self.replies, line)
+            except OSError:  # the runner is gone; the ends file remains
                 self.replies = None
 
 

@@ -1,13 +1,13 @@
 """The local backend: each job a detached process group on this machine.
 
-Each job gets a folder ``<state>/jobs/<job_id>/``, created by the runner and
-handed, with the command, to the runner's job supervisor
-(:mod:`agybatch.backends._supervisor`): one detached process per runner that
-starts every job, enforces timeouts, records each exit status in the job's
-``status.json`` and outlives the runner. It tells the runner the moment a job
-ends, so nothing is polled. A runner that picks up jobs an earlier one
-started (``agybatch join``) follows the run's ends file, which every
-supervisor appends to, and learns from a pidfd when such a supervisor dies.
+Each job gets a folder ``<state>/jobs/<job_id>/`` (its ``claim`` and
+``output.log``), created by the runner and handed, with the command, to the
+runner's job supervisor (:mod:`agybatch.backends._supervisor`): one detached
+process per runner that starts every job, enforces timeouts, records each
+job's end in the run's ends file (``<state>/runs/<run_id>/local-ends``) and
+outlives the runner. It tells the runner the moment a job ends, so nothing is
+polled. A runner that picks up jobs an earlier one started (``agybatch
+join``) follows the ends file and learns from a pidfd when such a supervisor dies.
 """
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ from ..model import JobState, JobStatus
 from ..units import parse_duration
 from . import Backend
 from ._link import SupervisorLink
-from ._supervisor import CANCEL, CLAIM, LOG, STATUS, VOID, start_ticks, void
+from ._supervisor import CANCEL, CLAIM, LOG, VOID, start_ticks, void
 
 
 #: How long a job folder may wait for its supervisor to claim it before it counts as lost.
 STARTUP_GRACE = 30.0
 #: How often a runner reads the ends file while it follows jobs an earlier runner started.
 ENDS_CHECK_EVERY = 0.05
-#: The file in the run folder that supervisors append each ended job's ID to.
+#: The file in the run folder that supervisors append each job's end to (one JSON object a line).
 ENDS_FILE = "local-ends"
 
 
@@ -91,11 +91,14 @@ class LocalBackend(Backend):
         if self._link is not None and not self._link.alive:
             self._lose_link()
         if self._link is None:
+            ends = self.context.run_dir / ENDS_FILE
             try:
                 ensure_private_dir(self.context.run_dir)
-                self._link = SupervisorLink(self.context.run_dir / ENDS_FILE)
-            except JournalError as exc:
-                raise SubmitError(str(exc)) from None
+                os.close(os.open(ends, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            except (JournalError, OSError) as exc:
+                raise SubmitError(f"{ends}: {getattr(exc, 'strerror', None) or exc}") from None
+            try:
+                self._link = SupervisorLink(ends)
             except OSError as exc:
                 raise SubmitError(f"cannot start the job supervisor: {exc.strerror}") from None
             self._selector.register(self._link.replies, selectors.EVENT_READ, SupervisorLink)
@@ -157,7 +160,7 @@ class LocalBackend(Backend):
         if link is not None and not link.alive:
             self._lose_link()
         if self._adopted:
-            reported.update((j, None) for j in self._ends.read_new() if j in self._adopted)
+            reported.update((end["job"], end) for end in self._ends.read_new() if end["job"] in self._adopted)
             check.update(j for j in list(self._adopted) if self._adopted[j] is None and not self._find_supervisor(j))
         for job_id, status in reported.items():
             changes[job_id] = _job_status(job_id, status) if status else self._status(job_id, reported_end=True)
@@ -235,8 +238,9 @@ class LocalBackend(Backend):
             job_id, JobState.LOST, reason="supervisor died without recording an exit status")
 
     def _final(self, job_id: str) -> Optional[JobStatus]:
-        status = _parse_json(_read_bytes(self.jobs_dir / job_id / STATUS))
-        return _job_status(job_id, status) if status else None
+        self._ends.read_new()
+        end = self._ends.ends.get(job_id)
+        return _job_status(job_id, end) if end else None
 
     # -- control --------------------------------------------------------------
 
@@ -277,15 +281,20 @@ class LocalBackend(Backend):
 
 
 class EndsFile:
-    """Follows the run's ends file: the IDs of jobs whose supervisor has recorded their end."""
+    """Follows the run's ends file, where supervisors record each job's end.
+
+    ``ends`` maps each job ID read so far to its record (``state``,
+    ``exit_code``, ``started_at``, ``ended_at``, ``reason``).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.ends: dict = {}
         self._fh = None
         self._partial = b""
 
     def read_new(self) -> list:
-        """The IDs appended since the last call."""
+        """The records appended since the last call (a line still being written waits for the next)."""
         if self._fh is None:
             try:
                 self._fh = open(self.path, "rb")
@@ -295,7 +304,9 @@ class EndsFile:
         if not data:
             return []
         *lines, self._partial = (self._partial + data).split(b"\n")
-        return [line.decode(errors="replace") for line in lines]
+        new = [end for end in map(_parse_json, lines) if end and isinstance(end.get("job"), str)]
+        self.ends.update((end["job"], end) for end in new)
+        return new
 
     def close(self) -> None:
         if self._fh is not None:

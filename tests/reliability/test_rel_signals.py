@@ -57,8 +57,7 @@ def test_signal_during_fan_out_leaves_jobs_running_and_join_submits_the_rest_onc
     assert started and waiting, data["tasks"]
     assert all(t["outcome"] is None for t in data["tasks"] if not t["job_id"])
     # The interrupted runner is gone; the jobs it had started run to their end on their own.
-    wait(lambda: all((project.state / "jobs" / t["job_id"] / "status.json").exists()
-                     for t in data["tasks"] if t["job_id"]), timeout=30)
+    wait(lambda: all(t["job_id"] in project.job_ends() for t in data["tasks"] if t["job_id"]), timeout=30)
     assert sorted(ledger_lines(ledger)) == sorted(started), "no task was submitted after the signal"
     result = project.run("join", "--json")
     assert result.code == 0, result
