@@ -74,17 +74,22 @@ class Project:
 
         return Journal(self.state)
 
-    def job_ends(self) -> dict:
-        """``{job ID: end record}`` that local job supervisors wrote to the runs' ends files."""
-        ends = {}
-        for path in self.state.glob("runs/*/local-ends"):
+    def job_records(self, event: str) -> dict:
+        """``{job ID: record}`` of the ``started`` or ``ended`` records local job supervisors wrote."""
+        found = {}
+        for path in self.state.glob("runs/*/local-jobs"):
             for line in path.read_text().splitlines():
                 try:
-                    end = json.loads(line)
+                    record = json.loads(line)
                 except ValueError:  # a line still being written
                     continue
-                ends[end["job"]] = end
-        return ends
+                if record.get("event") == event:
+                    found[record["job"]] = record
+        return found
+
+    def job_ends(self) -> dict:
+        """``{job ID: end record}`` of every local job that ended."""
+        return self.job_records("ended")
 
 
 @pytest.fixture
@@ -95,19 +100,23 @@ def project(tmp_path) -> Project:
     keep = {"AGYBATCH_DISABLE_PLUGIN_AUTOLOAD"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGYBATCH_") or k in keep}
     env["PYTHONUNBUFFERED"] = "1"
-    yield Project(root, env)
-    _kill_leftover_jobs(root / ".agybatch")
+    project = Project(root, env)
+    yield project
+    _kill_leftover_jobs(project)
 
 
-def _kill_leftover_jobs(state: Path) -> None:
-    """Stop any job, and its supervisor, a test left running (they are detached by design)."""
-    for claim in state.glob("jobs/*/claim"):
-        try:
-            started = json.loads(claim.read_text())
-            os.killpg(started["child"], signal.SIGKILL)
-            os.kill(started["pid"], signal.SIGKILL)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+def _kill_leftover_jobs(project: Project) -> None:
+    """Stop the jobs a test left running, and their supervisors (they are detached by design)."""
+    from agybatch.backends._supervisor import start_ticks
+
+    ended = project.job_ends()
+    for job_id, started in project.job_records("started").items():
+        if job_id not in ended and start_ticks(started["pid"]) == started["start_ticks"]:
+            for kill, pid in ((os.killpg, started["child"]), (os.kill, started["pid"])):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):

@@ -138,7 +138,7 @@ def journal_rows(root: Path, sql: str, params=()) -> list:
 
 
 def job_ends(root: Path, run_id: str) -> dict:
-    """``{label: (job started_at, ended_at from the run's ends file, journal time of the final event)}``."""
+    """``{label: (job started_at, ended_at from the run's job records, journal time of the final event)}``."""
     state = root / ".agybatch"
     db = sqlite3.connect(f"file:{state / 'journal.sqlite'}?mode=ro", uri=True)
     try:
@@ -148,9 +148,10 @@ def job_ends(root: Path, run_id: str) -> dict:
     finally:
         db.close()
     ends = {}
-    for line in (state / "runs" / run_id / "local-ends").read_text().splitlines():
-        end = json.loads(line)
-        ends[end["job"]] = end
+    for line in (state / "runs" / run_id / "local-jobs").read_text().splitlines():
+        record = json.loads(line)
+        if record["event"] == "ended":
+            ends[record["job"]] = record
     return {label: (ends[job_id]["started_at"], ends[job_id]["ended_at"], finals[label]) for label, job_id in rows}
 
 

@@ -8,7 +8,7 @@ job sleeps 7.5 s), all at once. Two figures per run:
   verdict) minus the slowest job's nominal length; goal <= 0.25 s. The
   command's wall time (with Python's start-up) is shown too;
 * detection latency: for each job, the journal's ``final`` event time minus
-  the job's own end (``ended_at`` in the run's ends file, ``<state>/runs/<run>/local-ends``);
+  the job's own end (``ended_at`` in the run's job records, ``<state>/runs/<run>/local-jobs``);
   goal: median <= 50 ms.
 
 Each of ``--runs`` runs uses a fresh project. Prints the figures and rewrites
@@ -76,7 +76,7 @@ minute, all fanned out at once on the local backend; the slowest job sleeps {slo
 the start of the run (before the first submission) to its verdict; *overhead* is makespan minus the slowest
 job's {slowest:g} s. The command's wall time adds the interpreter's start-up and the journal set-up.
 *Detection latency* is, per job, the time of the journal's `final` event minus the job's own end (`ended_at`
-in the run's ends file `<state>/runs/<run>/local-ends`, written by the job supervisor when the command exits).
+in the run's job records `<state>/runs/<run>/local-jobs`, written by the job supervisor when the command exits).
 
 | run | makespan | overhead | command wall time | detection latency median | max |
 |---|---|---|---|---|---|

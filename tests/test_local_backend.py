@@ -49,14 +49,8 @@ def ledger(project) -> list:
 
 
 def claims(project) -> dict:
-    """``{job ID: claim}`` of every job whose command has started."""
-    found = {}
-    for path in project.state.glob("jobs/*/claim"):
-        try:
-            found[path.parent.name] = json.loads(path.read_text())
-        except (OSError, ValueError):  # voided, or being written
-            pass
-    return found
+    """``{job ID: started record}`` of every job whose command has started (who runs it: ``pid``, ``child``)."""
+    return project.job_records("started")
 
 
 def job_ids(project, batch: str) -> dict:
@@ -312,9 +306,9 @@ def test_two_batches_running_at_once_each_get_their_own_supervisor(project, wait
     assert got_left["l1"]["outcome"] == "failed" and got_left["l1"]["exit_code"] == 3
     assert {t["outcome"] for t in got_right.values()} == {"succeeded"}
     assert ledger(project) == ["l0", "r0", "r1"]
-    for out in (out_left, out_right):  # each run's ends file lists its own jobs, once each
+    for out in (out_left, out_right):  # each run's job records list its own jobs, once each
         data = json.loads(out)
-        lines = (project.state / "runs" / data["run_id"] / "local-ends").read_text().splitlines()
-        ends = [json.loads(line) for line in lines]
+        lines = (project.state / "runs" / data["run_id"] / "local-jobs").read_text().splitlines()
+        ends = [r for r in map(json.loads, lines) if r["event"] == "ended"]
         assert sorted(e["job"] for e in ends) == sorted(t["job_id"] for t in data["tasks"])
         assert {e["job"]: e["state"] for e in ends} == {t["job_id"]: t["state"] for t in data["tasks"]}

@@ -1,6 +1,6 @@
 """The runner's end of its job supervisor (:mod:`agybatch.backends._supervisor`).
 
-The supervisor runs as ``python -I -S _supervisor.py ENDS`` in a new session:
+The supervisor runs as ``python -I -S _supervisor.py RECORDS`` in a new session:
 a small interpreter started once per runner, so the runner itself never forks.
 """
 from __future__ import annotations
@@ -16,20 +16,20 @@ from . import _supervisor
 
 
 class SupervisorLink:
-    """Sends job folders to the supervisor and reads which jobs ended.
+    """Sends jobs to the supervisor and reads which jobs ended.
 
     :meth:`send` asks for a job without waiting; :meth:`drain` reads the
     ends reported so far, each with the job's final status. ``in_flight`` holds the jobs sent and not yet
     reported ended; ``alive`` turns False when the supervisor is gone.
     """
 
-    def __init__(self, ends_path) -> None:
+    def __init__(self, records_path) -> None:
         req_r, self.requests = os.pipe()
         self.replies, rep_w = os.pipe()
         script = os.path.abspath(_supervisor.__file__)
         try:
             self.pid = os.posix_spawn(
-                sys.executable, [sys.executable, "-I", "-S", script, os.path.abspath(ends_path)], dict(os.environ),
+                sys.executable, [sys.executable, "-I", "-S", script, os.path.abspath(records_path)], dict(os.environ),
                 file_actions=[(os.POSIX_SPAWN_DUP2, req_r, 0), (os.POSIX_SPAWN_DUP2, rep_w, 1),
                               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
                 setsid=True, setsigmask=_supervisor.HANDLED,
@@ -48,9 +48,9 @@ class SupervisorLink:
         self.ended: list = []
         self._partial = b""
 
-    def send(self, key: str, jobdir, spec: dict) -> bool:
-        """Ask for job ``key`` (``spec`` run in ``jobdir``) to be started; False if the supervisor is gone."""
-        data = (json.dumps({"folder": str(jobdir), **spec}) + "\n").encode()
+    def send(self, key: str, spec: dict) -> bool:
+        """Ask for job ``key`` (``spec``: its log path and command) to be started; False if the supervisor is gone."""
+        data = (json.dumps(spec) + "\n").encode()
         while data and self.alive:
             try:
                 sent = os.write(self.requests, data)
@@ -92,7 +92,7 @@ class SupervisorLink:
         return ended
 
     def wake(self) -> None:
-        """Have the supervisor look for ``cancel`` files in its jobs' folders."""
+        """Have the supervisor look for its jobs' ``.cancel`` files."""
         if self.alive:
             try:
                 os.kill(self.pid, signal.SIGUSR1)

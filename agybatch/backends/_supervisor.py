@@ -1,30 +1,31 @@
 """The job supervisor: one detached process that starts, watches and ends a runner's local jobs.
 
 The local backend starts it once per runner (``python -I -S _supervisor.py
-ENDS``, in a new session; :class:`agybatch.backends._link.SupervisorLink` is
-the runner's end) and sends it jobs on stdin, one JSON object a line: the
-job's folder (already created) and its ``argv``, ``cwd``, ``env`` additions,
-``timeout`` and ``grace``. For each job it
+RECORDS``, in a new session; :class:`agybatch.backends._link.SupervisorLink`
+is the runner's end) and sends it jobs on stdin, one JSON object a line: the
+job's ``log`` path and its ``argv``, ``cwd``, ``env`` additions, ``timeout``
+and ``grace``. For each job it
 
-- claims the folder by creating its ``claim`` file with ``O_EXCL``, so a job
-  starts at most once, and records in it who runs the job (its own PID and
-  start time, the command's PID, the start time of the job),
+- claims the job by creating its log with ``O_EXCL``, so a job starts at most
+  once (a recovering runner claims a job it gives up on the same way),
 - starts the command with ``posix_spawn`` in its own process group, stdin
-  from ``/dev/null``, output in ``output.log``,
+  from ``/dev/null``, output in the log,
 - ends it at its timeout: SIGTERM to the group, SIGKILL after the grace period,
-- cancels it the same way once a ``cancel`` file is in the folder (it looks
-  when it gets SIGUSR1, and before starting the command),
-- records the end as one JSON line appended to ``ENDS``, the run's ends file
-  (``{"job": <folder name>, "state", "exit_code", "started_at", "ended_at",
-  "reason"}``), and sends the same line to the runner on stdout.
+- cancels it the same way once a ``<job>.cancel`` file is next to the log (it
+  looks when it gets SIGUSR1, and before starting the command),
+- appends a record to ``RECORDS``, the run's job records, when the command
+  starts (``{"job", "event": "started", "pid", "start_ticks", "child",
+  "started_at"}``: who runs it) and when it ends (``{"job", "event": "ended",
+  "state", "exit_code", "started_at", "ended_at", "reason"}``), and sends the
+  end record to the runner on stdout too.
 
 It outlives the runner: every job sent before the runner went away is
 served, and the supervisor exits once stdin is closed and its last job has
 ended. SIGTERM cancels every job it runs.
 
-One process for all jobs, rather than one per job, and one ends file for all
-statuses keep the cost of a job to one ``posix_spawn``, its folder and two
-files, close to what ``xargs`` pays.
+One process for all jobs, rather than one per job, and one records file for
+the run make the cost of a job one ``posix_spawn`` and one new file, close to
+what ``xargs`` pays.
 """
 from __future__ import annotations
 
@@ -37,9 +38,8 @@ import shutil
 import signal
 import time
 
-CLAIM, LOG, CANCEL = "claim", "output.log", "cancel"
-#: What a recovering runner writes into the claim of a job folder that must never start.
-VOID = b"void"
+#: Name endings of a job's files next to each other in the jobs folder.
+LOG, CANCEL = ".log", ".cancel"
 
 #: Signals the supervisor handles; blocked until its handlers are installed.
 HANDLED = (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM)
@@ -60,39 +60,29 @@ def start_ticks(pid: int):
     return int(fields[19])
 
 
-def claim(jobdir: str) -> "int | None":
-    """Atomically claim ``jobdir``: an open descriptor of its ``claim`` file, or None if taken."""
+def claim(log: str) -> "int | None":
+    """Atomically claim a job by creating its ``log``: an open descriptor, or None if already claimed."""
     try:
-        return os.open(os.path.join(jobdir, CLAIM), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
     except FileExistsError:
         return None
 
 
-def void(jobdir: str) -> bool:
-    """Claim ``jobdir`` so that no supervisor ever starts it; False if one already did."""
-    fd = claim(jobdir)
-    if fd is None:
-        return False
-    os.write(fd, VOID)
-    os.close(fd)
-    return True
-
-
 class Job:
-    """One running command: its folder, process group and how it is being stopped."""
+    """One running command: its name, log, process group and how it is being stopped."""
 
-    __slots__ = ("folder", "pid", "started", "timeout", "grace", "stop_reason")
+    __slots__ = ("name", "log", "pid", "started", "timeout", "grace", "stop_reason")
 
-    def __init__(self, folder: str, pid: int, started: float, spec: dict) -> None:
-        self.folder, self.pid, self.started = folder, pid, started
+    def __init__(self, name: str, log: str, pid: int, started: float, spec: dict) -> None:
+        self.name, self.log, self.pid, self.started = name, log, pid, started
         self.timeout, self.grace = spec.get("timeout"), spec.get("grace", 5.0)
         self.stop_reason = None
 
 
 class Supervisor:
-    """Serves job folders from ``requests`` until it is closed and no job is left."""
+    """Serves jobs from ``requests`` until it is closed and no job is left."""
 
-    def __init__(self, ends_path: str, requests: int = 0, replies: "int | None" = 1) -> None:
+    def __init__(self, records_path: str, requests: int = 0, replies: "int | None" = 1) -> None:
         self.requests, self.replies = requests, replies
         self.jobs: dict = {}
         self.timers: list = []
@@ -100,7 +90,7 @@ class Supervisor:
         self.environ = dict(os.environ)
         self._programs: dict = {}
         self.me = {"pid": os.getpid(), "start_ticks": start_ticks(os.getpid())}
-        self.ends = os.open(ends_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.records = os.open(records_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def serve(self) -> None:
         wake_r, wake_w = os.pipe()
@@ -129,42 +119,41 @@ class Supervisor:
 
     def _start_safely(self, line: bytes) -> None:
         try:
-            request = json.loads(line)
-            folder = request["folder"]
+            spec = json.loads(line)
+            log = spec["log"]
         except (ValueError, KeyError, TypeError):
             return
         try:
-            self.start(folder, request)
+            self.start(log, spec)
         except Exception:  # one bad job must not take the other jobs' supervisor down
-            self._report(folder)  # the runner's status check then tells what became of it
+            self._ask_to_look(log)
 
-    def start(self, folder: str, spec: dict) -> None:
-        """Claim ``folder`` and start ``spec``'s command in it."""
-        claimed = claim(folder)
-        if claimed is None:
-            self._report(folder)  # voided or started by someone else: the runner's status check tells
+    def start(self, log: str, spec: dict) -> None:
+        """Claim the job whose output goes to ``log`` and start ``spec``'s command."""
+        name = _job_name(log)
+        try:
+            fd = claim(log)
+        except OSError as exc:  # nobody can create this log, so the job can never start
+            self._finish(name, "failed", 127, time.time(), f"agybatch: cannot create {log}: {exc.strerror}")
+            return
+        if fd is None:
+            self._ask_to_look(log)  # given up by a recovering runner, or started by another supervisor
             return
         started = time.time()
-        with os.fdopen(claimed, "w") as record:
-            try:
-                log = os.open(os.path.join(folder, LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            except OSError as exc:
-                self._finish(folder, "failed", 127, started, f"agybatch: cannot open output.log: {exc.strerror}")
+        try:
+            if os.path.exists(log[:-len(LOG)] + CANCEL):
+                self._finish(name, "cancelled", None, started, "cancelled before it started")
                 return
-            try:
-                if os.path.exists(os.path.join(folder, CANCEL)):
-                    self._finish(folder, "cancelled", None, started, "cancelled before it started")
-                    return
-                pid = self._spawn(spec, log)
-            except (OSError, ValueError, KeyError, TypeError) as exc:  # ValueError: a NUL byte, a bad variable name
-                failure = f"agybatch: cannot start {spec['argv'][0]!r}: {getattr(exc, 'strerror', None) or exc}"
-                os.write(log, (failure + "\n").encode())
-                self._finish(folder, "failed", 127, started, failure[:1000])
-                return
-            finally:
-                os.close(log)
-            job = self.jobs[pid] = Job(folder, pid, started, spec)
-            json.dump({**self.me, "child": pid, "started_at": started}, record)
+            pid = self._spawn(spec, fd)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # ValueError: a NUL byte, a bad variable name
+            failure = f"agybatch: cannot start {spec['argv'][0]!r}: {getattr(exc, 'strerror', None) or exc}"
+            os.write(fd, (failure + "\n").encode())
+            self._finish(name, "failed", 127, started, failure[:1000])
+            return
+        finally:
+            os.close(fd)
+        job = self.jobs[pid] = Job(name, log, pid, started, spec)
+        self._record({"job": name, "event": "started", **self.me, "child": pid, "started_at": started})
         if job.timeout:
             self._at(started + job.timeout, job, "timeout")
 
@@ -204,7 +193,7 @@ class Supervisor:
                 self.stop(job, "cancelled")
         elif signal.SIGUSR1 in signums:
             for job in list(self.jobs.values()):
-                if job.stop_reason is None and os.path.exists(os.path.join(job.folder, CANCEL)):
+                if job.stop_reason is None and os.path.exists(job.log[:-len(LOG)] + CANCEL):
                     self.stop(job, "cancelled")
         if signal.SIGCHLD in signums:
             self._reap()
@@ -242,28 +231,35 @@ class Supervisor:
                 code = os.waitstatus_to_exitcode(status)
                 state = job.stop_reason or ("succeeded" if code == 0 else "failed")
                 reason = f"timed out after {job.timeout:g}s" if state == "timed_out" else job.stop_reason
-                self._finish(job.folder, state, code, job.started, reason)
+                self._finish(job.name, state, code, job.started, reason)
 
-    def _finish(self, folder: str, state: str, code, started: float, reason) -> None:
-        end = {"job": os.path.basename(folder), "state": state, "exit_code": code, "started_at": started,
-               "ended_at": time.time(), "reason": reason}
-        line = (json.dumps(end) + "\n").encode()
-        try:
-            os.write(self.ends, line)
-        except OSError:  # a full disk loses the record (the runner still hears of it), never the supervisor
-            pass
+    def _finish(self, name: str, state: str, code, started: float, reason) -> None:
+        line = self._record({"job": name, "event": "ended", "state": state, "exit_code": code,
+                             "started_at": started, "ended_at": time.time(), "reason": reason})
         self._reply(line)
 
-    def _report(self, folder: str) -> None:
-        """Ask the runner to look at ``folder``: its job ended without a record of ours."""
-        self._reply((json.dumps({"job": os.path.basename(folder)}) + "\n").encode())
+    def _record(self, record: dict) -> bytes:
+        line = (json.dumps(record) + "\n").encode()
+        try:
+            os.write(self.records, line)
+        except OSError:  # a full disk loses the record (the runner still hears of an end), never the supervisor
+            pass
+        return line
+
+    def _ask_to_look(self, log: str) -> None:
+        """Ask the runner to look at a job that ended without a record of ours."""
+        self._reply((json.dumps({"job": _job_name(log)}) + "\n").encode())
 
     def _reply(self, line: bytes) -> None:
         if self.replies is not None:
             try:
                 os.write(self.replies, line)
-            except OSError:  # the runner is gone; the ends file remains
+            except OSError:  # the runner is gone; the records file remains
                 self.replies = None
+
+
+def _job_name(log: str) -> str:
+    return os.path.basename(log)[:-len(LOG)]
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -1,20 +1,18 @@
 """The local backend: each job a detached process group on this machine.
 
-Each job gets a folder ``<state>/jobs/<job_id>/`` (its ``claim`` and
-``output.log``), created by the runner and handed, with the command, to the
-runner's job supervisor (:mod:`agybatch.backends._supervisor`): one detached
-process per runner that starts every job, enforces timeouts, records each
-job's end in the run's ends file (``<state>/runs/<run_id>/local-ends``) and
-outlives the runner. It tells the runner the moment a job ends, so nothing is
-polled. A runner that picks up jobs an earlier one started (``agybatch
-join``) follows the ends file and learns from a pidfd when such a supervisor dies.
+A job's output goes to ``<state>/jobs/<job_id>.log``. The runner hands each
+job to its job supervisor (:mod:`agybatch.backends._supervisor`): one detached
+process per runner that claims the job by creating its log, starts it,
+enforces its timeout, records its start and end in the run's job records
+(``<state>/runs/<run_id>/local-jobs``) and outlives the runner. It tells the
+runner the moment a job ends, so nothing is polled. A runner that picks up
+jobs an earlier one started (``agybatch join``) follows the job records and
+learns from a pidfd when such a supervisor dies.
 """
 from __future__ import annotations
 
-import json
 import os
 import selectors
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -26,16 +24,15 @@ from ..journal import ensure_private_dir
 from ..model import JobState, JobStatus
 from ..units import parse_duration
 from . import Backend
+from ._jobrecords import RECORDS_FILE, JobRecords
 from ._link import SupervisorLink
-from ._supervisor import CANCEL, CLAIM, LOG, VOID, start_ticks, void
+from ._supervisor import CANCEL, LOG, claim, start_ticks
 
 
-#: How long a job folder may wait for its supervisor to claim it before it counts as lost.
+#: How long a job may go unclaimed, or claimed and not started, before it counts as lost.
 STARTUP_GRACE = 30.0
-#: How often a runner reads the ends file while it follows jobs an earlier runner started.
-ENDS_CHECK_EVERY = 0.05
-#: The file in the run folder that supervisors append each job's end to (one JSON object a line).
-ENDS_FILE = "local-ends"
+#: How often a runner reads the job records while it follows jobs an earlier runner started.
+RECORDS_CHECK_EVERY = 0.05
 
 
 class LocalBackend(Backend):
@@ -54,8 +51,10 @@ class LocalBackend(Backend):
         self.grace = context.options.get("grace", 5.0)
         self._link: Optional[SupervisorLink] = None
         self._selector = selectors.DefaultSelector()
-        self._ends = EndsFile(context.run_dir / ENDS_FILE)
-        self._adopted: dict[str, Optional[int]] = {}
+        self._records = JobRecords(context.run_dir / RECORDS_FILE)
+        self._adopted: dict[str, Optional[int]] = {}  # job ID -> its supervisor's PID, None while unknown
+        self._unclaimed_since: dict[str, float] = {}
+        self._voided: set = set()
         self._pidfds: dict[int, int] = {}
 
     @classmethod
@@ -70,19 +69,10 @@ class LocalBackend(Backend):
     # -- submit ---------------------------------------------------------------
 
     def submit(self, task, key: str) -> JobStatus:
-        jobdir = os.path.join(self.jobs_dir, key)
-        try:
-            try:
-                os.mkdir(jobdir, 0o700)
-            except FileNotFoundError:  # the first job of this state folder
-                ensure_private_dir(self.jobs_dir)
-                os.mkdir(jobdir, 0o700)
-        except (OSError, JournalError) as exc:
-            raise SubmitError(f"cannot create job folder {jobdir}: {getattr(exc, 'strerror', None) or exc}") from None
-        spec = {"argv": _argv(task.command), "cwd": task.cwd, "timeout": task.timeout,
-                "grace": self.grace, "env": self._env(task, key)}
+        spec = {"log": str(self.log_path(key)), "argv": _argv(task.command), "cwd": task.cwd,
+                "timeout": task.timeout, "grace": self.grace, "env": self._env(task, key)}
         submitted = time.time()
-        if not self._supervisor().send(key, jobdir, spec):
+        if not self._supervisor().send(key, spec):
             raise SubmitError("the job supervisor exited")
         return JobStatus(key, JobState.RUNNING, started_at=submitted)
 
@@ -91,14 +81,15 @@ class LocalBackend(Backend):
         if self._link is not None and not self._link.alive:
             self._lose_link()
         if self._link is None:
-            ends = self.context.run_dir / ENDS_FILE
+            records = self.context.run_dir / RECORDS_FILE
             try:
+                ensure_private_dir(self.jobs_dir)
                 ensure_private_dir(self.context.run_dir)
-                os.close(os.open(ends, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+                os.close(os.open(records, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
             except (JournalError, OSError) as exc:
-                raise SubmitError(f"{ends}: {getattr(exc, 'strerror', None) or exc}") from None
+                raise SubmitError(str(exc) if isinstance(exc, JournalError) else f"{records}: {exc.strerror}") from None
             try:
-                self._link = SupervisorLink(ends)
+                self._link = SupervisorLink(records)
             except OSError as exc:
                 raise SubmitError(f"cannot start the job supervisor: {exc.strerror}") from None
             self._selector.register(self._link.replies, selectors.EVENT_READ, SupervisorLink)
@@ -109,9 +100,21 @@ class LocalBackend(Backend):
         link, self._link = self._link, None
         self._selector.unregister(link.replies)
         for key in link.in_flight:
-            void(os.path.join(self.jobs_dir, key))
+            if self._void(key):
+                self._voided.add(key)
             self._adopted.setdefault(key, None)
         link.close()
+
+    def _void(self, job_id: str) -> bool:
+        """Claim ``job_id`` so that no supervisor ever starts it; False if one already did."""
+        try:
+            fd = claim(str(self.log_path(job_id)))
+        except OSError:
+            return False
+        if fd is None:
+            return False
+        os.close(fd)
+        return True
 
     def _env(self, task, key: str) -> dict:
         """The job's additions to the inherited environment (nothing else is sent or stored)."""
@@ -120,11 +123,12 @@ class LocalBackend(Backend):
         return env
 
     def recover(self, key: str) -> Optional[str]:
-        jobdir = self.jobs_dir / key
-        if not jobdir.is_dir():
-            return None
-        if void(str(jobdir)) or _read_bytes(jobdir / CLAIM) == VOID:
-            shutil.rmtree(jobdir, ignore_errors=True)
+        """Claim the job first if no supervisor did: then it never starts and the task is submitted again."""
+        if self._void(key):
+            try:
+                os.unlink(self.log_path(key))
+            except OSError:
+                pass
             return None
         return key
 
@@ -135,39 +139,41 @@ class LocalBackend(Backend):
 
     def wait(self, job_ids: list, timeout: float) -> dict:
         link = self._link
-        reported: dict = {}  # job ID -> the status its supervisor reported (None: look in its folder)
-        check = set()        # adopted jobs worth a look
+        ended: dict = {}  # job ID -> its end record
+        look = set()      # jobs whose state is worth reading again
         if link is not None:
             link.drain()
-            reported.update(link.pop_ended())
+            _sort(link.pop_ended(), ended, look)
         changes = {}
         for job_id in job_ids:
-            if job_id not in reported and job_id not in self._adopted and not self._mine(job_id):
+            if job_id not in ended and job_id not in look and job_id not in self._adopted and not self._mine(job_id):
                 status = self._adopt(job_id)
                 if status.state.final:
                     changes[job_id] = status
-        if changes or reported or (link is not None and not link.alive):
+        if changes or ended or look or (link is not None and not link.alive):
             timeout = 0
         elif self._adopted:
-            timeout = min(timeout, ENDS_CHECK_EVERY)
+            timeout = min(timeout, RECORDS_CHECK_EVERY)
         for key, _ in self._selector.select(max(0.0, timeout)):
             if key.data is SupervisorLink:
                 link.drain()
-                reported.update(link.pop_ended())
+                _sort(link.pop_ended(), ended, look)
             else:  # a supervisor this runner adopted jobs from has exited
                 self._unwatch(key.data)
-                check.update(j for j, pid in self._adopted.items() if pid == key.data)
+                look.update(j for j, pid in self._adopted.items() if pid == key.data)
         if link is not None and not link.alive:
             self._lose_link()
         if self._adopted:
-            reported.update((end["job"], end) for end in self._ends.read_new() if end["job"] in self._adopted)
-            check.update(j for j in list(self._adopted) if self._adopted[j] is None and not self._find_supervisor(j))
-        for job_id, status in reported.items():
-            changes[job_id] = _job_status(job_id, status) if status else self._status(job_id, reported_end=True)
-        for job_id in check - reported.keys():
+            ended.update((end["job"], end) for end in self._records.read_new() if end["job"] in self._adopted)
+            look.update(j for j in list(self._adopted) if self._adopted[j] is None and not self._find_supervisor(j))
+        for job_id, end in ended.items():
+            changes[job_id] = _job_status(job_id, end)
+        for job_id in look - ended.keys():
             status = self._status(job_id)
             if status.state.final:
                 changes[job_id] = status
+            else:
+                self._adopted.setdefault(job_id, None)  # started by another supervisor: follow it
         for job_id in changes:
             self._adopted.pop(job_id, None)
         return {j: s for j, s in changes.items() if j in job_ids}
@@ -176,7 +182,7 @@ class LocalBackend(Backend):
         return self._link is not None and job_id in self._link.in_flight
 
     def _adopt(self, job_id: str) -> JobStatus:
-        """Follow a job this runner did not start (through the ends file); its status now."""
+        """Follow a job this runner did not start (through the job records); its status now."""
         status = self._status(job_id)
         if not status.state.final:
             self._adopted[job_id] = None
@@ -184,7 +190,7 @@ class LocalBackend(Backend):
         return status
 
     def _find_supervisor(self, job_id: str) -> bool:
-        """Watch the pidfd of an adopted job's supervisor; False while it is not known."""
+        """Watch the pidfd of an adopted job's live supervisor; False while there is none to watch."""
         pid = self._supervisor_pid(job_id)
         if pid is None:
             return False
@@ -209,47 +215,49 @@ class LocalBackend(Backend):
             os.close(fd)
 
     def _supervisor_pid(self, job_id: str) -> Optional[int]:
-        """The PID of the live supervisor running ``job_id``, from its claim; None if unknown or dead."""
-        claimed = _parse_json(_read_bytes(self.jobs_dir / job_id / CLAIM))
-        if claimed and start_ticks(claimed["pid"]) == claimed.get("start_ticks"):
-            return claimed["pid"]
+        """The PID of the live supervisor running ``job_id``, from its ``started`` record; None if none."""
+        self._records.read_new()
+        started = self._records.started.get(job_id)
+        if started and start_ticks(started["pid"]) == started.get("start_ticks"):
+            return started["pid"]
         return None
 
-    def _status(self, job_id: str, reported_end: bool = False) -> JobStatus:
-        """What the job folder says; ``reported_end`` when its supervisor said it ended."""
-        jobdir = self.jobs_dir / job_id
-        final = self._final(job_id)
-        if final:
-            return final
-        if not jobdir.is_dir():
-            return JobStatus(job_id, JobState.LOST, reason="job folder is gone")
-        claimed = _read_bytes(jobdir / CLAIM)
-        if claimed == VOID:
-            return JobStatus(job_id, JobState.LOST, reason="never started")
-        if reported_end:
-            return JobStatus(job_id, JobState.LOST, reason="its supervisor could not record an exit status")
-        runner = _parse_json(claimed)
-        if runner is None:  # not claimed yet, or being started
-            if self._mine(job_id) or _age(jobdir) < STARTUP_GRACE:
-                return JobStatus(job_id, JobState.RUNNING)
-        elif start_ticks(runner["pid"]) == runner.get("start_ticks"):
-            return JobStatus(job_id, JobState.RUNNING, started_at=runner["started_at"])
-        return self._final(job_id) or JobStatus(
-            job_id, JobState.LOST, reason="supervisor died without recording an exit status")
-
-    def _final(self, job_id: str) -> Optional[JobStatus]:
-        self._ends.read_new()
-        end = self._ends.ends.get(job_id)
-        return _job_status(job_id, end) if end else None
+    def _status(self, job_id: str) -> JobStatus:
+        """The job's state from the run's job records and its log."""
+        self._records.read_new()
+        if job_id in self._records.ended:
+            return _job_status(job_id, self._records.ended[job_id])
+        if job_id in self._voided:
+            return JobStatus(job_id, JobState.LOST, reason="never started: its supervisor exited first")
+        started = self._records.started.get(job_id)
+        if started is not None:
+            if start_ticks(started["pid"]) == started.get("start_ticks"):
+                return JobStatus(job_id, JobState.RUNNING, started_at=started["started_at"])
+            self._records.read_new()
+            end = self._records.ended.get(job_id)
+            return _job_status(job_id, end) if end else JobStatus(
+                job_id, JobState.LOST, reason="supervisor died without recording an exit status")
+        if _age(self.log_path(job_id)) < STARTUP_GRACE:  # claimed and being started
+            return JobStatus(job_id, JobState.RUNNING)
+        if self.log_path(job_id).exists():
+            return JobStatus(job_id, JobState.LOST, reason="claimed but never started")
+        if self._mine(job_id) or time.time() - self._unclaimed_since.setdefault(job_id, time.time()) < STARTUP_GRACE:
+            return JobStatus(job_id, JobState.RUNNING)
+        if self._void(job_id):
+            self._voided.add(job_id)
+            return JobStatus(job_id, JobState.LOST, reason="never started: no supervisor claimed it")
+        if self.log_path(job_id).exists():
+            return JobStatus(job_id, JobState.RUNNING)  # claimed this very moment
+        return JobStatus(job_id, JobState.LOST, reason=f"never started: cannot create {self.log_path(job_id)}")
 
     # -- control --------------------------------------------------------------
 
     def cancel(self, job_ids: list) -> None:
-        """Leave a ``cancel`` file in each job's folder, then wake the supervisors concerned."""
+        """Leave a ``<job>.cancel`` file next to each job's log, then wake the supervisors concerned."""
         supervisors = set()
         for job_id in job_ids:
             try:
-                os.close(os.open(self.jobs_dir / job_id / CANCEL, os.O_WRONLY | os.O_CREAT, 0o600))
+                os.close(os.open(self.jobs_dir / f"{job_id}{CANCEL}", os.O_WRONLY | os.O_CREAT, 0o600))
             except OSError:
                 continue
             if self._mine(job_id):
@@ -266,13 +274,13 @@ class LocalBackend(Backend):
                     pass
 
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
-        return tail_file(self.jobs_dir / job_id / LOG, tail)
+        return tail_file(self.log_path(job_id), tail)
 
     def log_path(self, job_id: str) -> Path:
-        return self.jobs_dir / job_id / LOG
+        return self.jobs_dir / f"{job_id}{LOG}"
 
     def close(self) -> None:
-        self._ends.close()
+        self._records.close()
         for pid in list(self._pidfds):
             self._unwatch(pid)
         if self._link is not None:
@@ -280,37 +288,13 @@ class LocalBackend(Backend):
         self._selector.close()
 
 
-class EndsFile:
-    """Follows the run's ends file, where supervisors record each job's end.
-
-    ``ends`` maps each job ID read so far to its record (``state``,
-    ``exit_code``, ``started_at``, ``ended_at``, ``reason``).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.ends: dict = {}
-        self._fh = None
-        self._partial = b""
-
-    def read_new(self) -> list:
-        """The records appended since the last call (a line still being written waits for the next)."""
-        if self._fh is None:
-            try:
-                self._fh = open(self.path, "rb")
-            except OSError:
-                return []
-        data = self._fh.read()
-        if not data:
-            return []
-        *lines, self._partial = (self._partial + data).split(b"\n")
-        new = [end for end in map(_parse_json, lines) if end and isinstance(end.get("job"), str)]
-        self.ends.update((end["job"], end) for end in new)
-        return new
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
+def _sort(reported: list, ended: dict, look: set) -> None:
+    """Split the supervisor's reports into end records and jobs to look at."""
+    for job_id, end in reported:
+        if end is None:
+            look.add(job_id)
+        else:
+            ended[job_id] = end
 
 
 def _age(path: Path) -> float:
@@ -329,25 +313,6 @@ def _argv(command) -> list:
 def _job_status(job_id: str, status: dict) -> JobStatus:
     return JobStatus(job_id, JobState(status["state"]), status["exit_code"],
                      status["started_at"], status["ended_at"], status.get("reason"))
-
-
-def _read_bytes(path: Path) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
-
-
-def _parse_json(data: Optional[bytes]) -> Optional[dict]:
-    """``data`` as a JSON object; None if missing, empty or not yet completely written."""
-    if not data:
-        return None
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def tail_file(path: Path, lines: Optional[int] = None, chunk: int = 65536) -> str:

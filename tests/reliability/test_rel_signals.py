@@ -24,14 +24,8 @@ def done_batch(project, sleeps, batch=""):
 
 
 def job_children(project) -> list:
-    """PIDs of the commands the local backend has started (recorded in each job folder's claim)."""
-    children = []
-    for claim in project.state.glob("jobs/*/claim"):
-        try:
-            children.append(json.loads(claim.read_text())["child"])
-        except ValueError:  # claimed, command not started yet
-            pass
-    return children
+    """PIDs of the commands the local backend has started (from the run's job records)."""
+    return [started["child"] for started in project.job_records("started").values()]
 
 
 def alive(pid: int) -> bool:
@@ -101,7 +95,7 @@ def test_cancel_on_interrupt_stops_running_jobs_and_submits_no_more(project, wai
     result = project.run("join", "--json")
     assert result.code == 1, result
     assert [t["outcome"] for t in result.json()["tasks"]] == ["cancelled"] * 3
-    assert len(list(project.state.glob("jobs/*"))) == 2
+    assert len(list(project.state.glob("jobs/*.log"))) == 2
 
 
 def test_second_sigint_stops_waiting_for_a_slow_cancel(project, wait):

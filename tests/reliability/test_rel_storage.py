@@ -148,7 +148,7 @@ def test_filesystem_filling_up_during_the_run_is_never_a_silent_success(project,
         outcomes = {t["label"]: t for t in result.json()["tasks"]}
         assert outcomes["flood"]["outcome"] != "succeeded" or outcomes["flood"]["reason"], outcomes
     # Free the space; the run is then finished or can be, and every task has a final outcome.
-    for log in state.glob("jobs/*/output.log"):
+    for log in state.glob("jobs/*.log"):
         log.write_bytes(b"")
     assert integrity(state) == "ok"
     if journal_rows(state, "SELECT 1 FROM runs WHERE exit_code IS NULL OR exit_code = 130"):
