@@ -190,23 +190,23 @@ class LocalBackend(Backend):
         return status
 
     def _find_supervisor(self, job_id: str) -> bool:
-        """Watch the pidfd of an adopted job's live supervisor; False while there is none to watch."""
+        """Watch the pidfd of an adopted job's live supervisor; False while there is none to watch
+        (the job is then looked at on every round, every 50 ms)."""
         pid = self._supervisor_pid(job_id)
-        if pid is None:
+        if pid is None or not self._watch(pid):
             return False
         self._adopted[job_id] = pid
-        self._watch(pid)
         return True
 
-    def _watch(self, pid: int) -> None:
-        if pid in self._pidfds or not hasattr(os, "pidfd_open"):
-            return
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            return
-        self._pidfds[pid] = fd
-        self._selector.register(fd, selectors.EVENT_READ, pid)
+    def _watch(self, pid: int) -> bool:
+        if pid not in self._pidfds:
+            try:
+                fd = os.pidfd_open(pid)
+            except (OSError, AttributeError):  # gone already, or no pidfds on this system
+                return False
+            self._pidfds[pid] = fd
+            self._selector.register(fd, selectors.EVENT_READ, pid)
+        return True
 
     def _unwatch(self, pid: int) -> None:
         fd = self._pidfds.pop(pid, None)
