@@ -1,12 +1,10 @@
 """Benchmark: the runner's peak memory on a 10,000-task batch of ``true`` at ``-j 16``.
 
-The runner is started as a child of this script; its own peak resident set
-(``VmHWM`` in ``/proc/<pid>/status``) is sampled every ``--interval`` seconds
-until it exits. That is the runner process alone: job supervisors are forked
-by a separate spawner process and run in their own sessions, so they are not
-counted (``ru_maxrss`` from ``wait4``, which takes the maximum over the
-runner and the processes it reaped, is printed as a cross-check).
-Goal (issue 8): peak RSS <= 80 MB. Prints the figures and rewrites the
+The runner is started as a child of this script; its peak resident set
+(``VmHWM`` in ``/proc/<pid>/status``) and that of its job supervisor (the
+runner's child process) are sampled every ``--interval`` seconds until the
+runner exits. Goal (issue 8): peak RSS <= 80 MB, for the runner and its
+supervisor together. Prints the figures and rewrites the
 ``## Memory`` section of docs/benchmarks.md.
 
     python bench/bench_memory.py [--tasks 10000] [--parallel 16] [--no-write]
@@ -41,6 +39,15 @@ def vm(pid: int) -> dict:
     return found
 
 
+def children(pid: int) -> list:
+    """PIDs of ``pid``'s child processes (the runner's: its job supervisor)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(c) for c in fh.read().split()]
+    except OSError:
+        return []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
@@ -49,7 +56,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     toml = "".join(f'[[task]]\nlabel = "t{i}"\ncommand = ["true"]\n' for i in range(args.tasks))
-    samples = []
+    samples, supervisor_peak = [], {}
     with tempfile.TemporaryDirectory(prefix="agybatch-bench-") as tmp:
         root = make_project(Path(tmp), "many", toml)
         started = time.perf_counter()
@@ -62,6 +69,10 @@ def main() -> None:
                 now = vm(proc.pid)
                 if now:
                     samples.append((time.perf_counter() - started, now.get("VmHWM", 0.0), now.get("VmRSS", 0.0)))
+                for child in children(proc.pid):
+                    peak = vm(child).get("VmHWM")
+                    if peak:
+                        supervisor_peak[child] = peak
                 time.sleep(args.interval)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -82,19 +93,20 @@ def main() -> None:
         before = [s for s in samples if s[0] <= at]
         by_phase[fraction] = before[-1][2] if before else float("nan")
     maxrss = usage.ru_maxrss / 1024
-    print(f"{args.tasks} tasks at -j {args.parallel}: {wall:.1f} s; runner peak RSS (VmHWM) {peak:.1f} MB "
-          f"(goal <= {GOAL_MB:.0f} MB: {goal(peak <= GOAL_MB)}); wait4 ru_maxrss {maxrss:.1f} MB; "
-          f"{len(samples)} samples; journal {db_size:.1f} MB")
+    supervisor = max(supervisor_peak.values(), default=0.0)
+    total = peak + supervisor
+    print(f"{args.tasks} tasks at -j {args.parallel}: {wall:.1f} s; peak RSS (VmHWM) runner {peak:.1f} MB + "
+          f"supervisor {supervisor:.1f} MB = {total:.1f} MB (goal <= {GOAL_MB:.0f} MB: {goal(total <= GOAL_MB)}); "
+          f"wait4 ru_maxrss {maxrss:.1f} MB; {len(samples)} samples; journal {db_size:.1f} MB")
     body = f"""
 A batch of {args.tasks:,} tasks that do nothing (`true`) run at `-j {args.parallel}` on the local backend
-(`agybatch run many -j {args.parallel} -q`, {wall:.1f} s). The figure is the runner process's own peak resident set
-(`VmHWM` from `/proc/<pid>/status`, sampled every {args.interval * 1000:.0f} ms until it exits). Supervisors are
-forked by a separate spawner process, so they are not counted; `ru_maxrss` from `wait4` (the maximum over the
-runner and the processes it reaped, the spawner included) agrees.
+(`agybatch run many -j {args.parallel} -q`, {wall:.1f} s). The figure is the peak resident set (`VmHWM` from
+`/proc/<pid>/status`, sampled every {args.interval * 1000:.0f} ms until the runner exits) of the runner and of its
+job supervisor, the one process that starts every job, added together.
 
 | figure | measured | goal (issue 8) |
 |---|---|---|
-| runner peak RSS (`VmHWM`) | {peak:.1f} MB | ≤ {GOAL_MB:.0f} MB: {goal(peak <= GOAL_MB)} |
+| peak RSS, runner + job supervisor | {peak:.1f} + {supervisor:.1f} = {total:.1f} MB | ≤ {GOAL_MB:.0f} MB: {goal(total <= GOAL_MB)} |
 | `wait4` `ru_maxrss` | {maxrss:.1f} MB | |
 | RSS at 10 % / 50 % / 90 % of the run | {by_phase[0.1]:.1f} / {by_phase[0.5]:.1f} / {by_phase[0.9]:.1f} MB | |
 | journal size afterwards | {db_size:.1f} MB | |

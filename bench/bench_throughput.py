@@ -3,15 +3,19 @@
 All three run in the same invocation, interleaved, ``--reps`` times each; the
 figure is the median wall time of each. agybatch runs the whole command
 (``python -m agybatch run BATCH -j 8 -q``: start-up, batch-file loading, the
-journal, one supervisor per job), each repetition in a fresh project. GNU
+journal, the job supervisor), each repetition in a fresh project. GNU
 parallel is installed with ``apt-get install parallel`` when missing.
+``--tmpdir`` chooses where the projects and every tool's temporary files go
+(``TMPDIR`` for all three); the section written is "Throughput", or
+"Throughput on tmpfs" when that folder is on tmpfs.
 
 Goals (issue 8): no slower than GNU parallel; within 2x xargs.
 ``--profile out.svg`` also records one agybatch run with py-spy.
 Prints the figures and rewrites the ``## Throughput`` section of
 docs/benchmarks.md.
 
-    python bench/bench_throughput.py [--jobs 2000] [--parallel 8] [--reps 3] [--no-write] [--profile out.svg]
+    python bench/bench_throughput.py [--jobs 2000] [--parallel 8] [--reps 5] [--tmpdir DIR] [--no-write]
+                                     [--profile out.svg]
 """
 from __future__ import annotations
 
@@ -39,10 +43,16 @@ def settle(seconds: float = 2.0) -> None:
     time.sleep(seconds)
 
 
-def timed(argv, cwd=None, stdin_text=None) -> float:
+def file_system(folder: str) -> str:
+    """The type of the file system holding ``folder`` (``ext4``, ``tmpfs``, ...)."""
+    found = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", folder], capture_output=True, text=True)
+    return found.stdout.strip() or "unknown file system"
+
+
+def timed(argv, tmpdir: str, cwd=None, stdin_text=None) -> float:
     settle()
     started = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, input=stdin_text, text=True, env=clean_env(),
+    proc = subprocess.run(argv, cwd=cwd, input=stdin_text, text=True, env=clean_env(TMPDIR=tmpdir),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     took = time.perf_counter() - started
     if proc.returncode != 0:
@@ -54,7 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--parallel", type=int, default=8)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--tmpdir", default=tempfile.gettempdir(),
+                        help="where projects and temporary files go (default: %(default)s)")
     parser.add_argument("--profile", metavar="SVG", help="also record one agybatch run with py-spy")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
@@ -62,14 +74,16 @@ def main() -> None:
     parallel = ensure_gnu_parallel()
     numbers = "".join(f"{i}\n" for i in range(n))
     times: dict = {"agybatch": [], "xargs": [], "parallel": []}
-    with tempfile.TemporaryDirectory(prefix="agybatch-bench-") as tmp:
+    fs = file_system(args.tmpdir)
+    with tempfile.TemporaryDirectory(prefix="agybatch-bench-", dir=args.tmpdir) as tmp:
         for rep in range(args.reps):
             root = make_project(Path(tmp), "trivial", batch_toml(n))
-            times["agybatch"].append(timed(agybatch("run", "trivial", "-j", j, "-q"), cwd=root))
+            times["agybatch"].append(timed(agybatch("run", "trivial", "-j", j, "-q"), tmp, cwd=root))
             shutil.rmtree(root)
-            times["xargs"].append(timed(["xargs", "-P", str(j), "-n", "1", "true"], stdin_text=numbers))
+            times["xargs"].append(timed(["xargs", "-P", str(j), "-n", "1", "true"], tmp, stdin_text=numbers))
             if parallel:
-                times["parallel"].append(timed([parallel, "--will-cite", "-j", str(j), "true"], stdin_text=numbers))
+                times["parallel"].append(timed([parallel, "--will-cite", "-j", str(j), "true"], tmp,
+                                               stdin_text=numbers))
             print(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v))
         if args.profile:
             root = make_project(Path(tmp), "trivial", batch_toml(n))
@@ -93,10 +107,11 @@ def main() -> None:
              f"| within 2× xargs | {ours / xargs:.2f}× xargs | {goal(ours <= 2 * xargs)} |")
     body = f"""
 {n:,} jobs that do nothing (`true`), {j} at a time, on the local backend, against `xargs -P {j}` and GNU
-`parallel -j {j}` in the same invocation ({args.reps} interleaved repetitions; median wall time). agybatch's time
-is the whole command: interpreter start-up, loading a {n:,}-task batch file, the journal (every intent, job ID
-and end committed before anything else sees it), and one detached supervisor per job that records its exit
-status in the job's folder, so a job survives the runner.
+`parallel -j {j}` in the same invocation ({args.reps} interleaved repetitions; median wall time). Projects and
+every tool's temporary files are in `{args.tmpdir}` ({fs}). agybatch's time is the whole command: interpreter
+start-up, loading a {n:,}-task batch file, the journal (every intent, job ID and end committed before anything
+else sees it), and the detached job supervisor that starts each job and records its end, so jobs survive the
+runner.
 
 | tool | command | median wall time | per job | each repetition (s) |
 |---|---|---|---|---|
@@ -106,27 +121,27 @@ status in the job's folder, so a job survives the runner.
 |---|---|---|
 {goals}
 
-What was slow and what changed: profiling (`py-spy`) showed the runner spending most of its time in the
-kernel: every `fork()` of a supervisor from the runner (a 25-30 MB Python process) marked its memory
-copy-on-write, and the runner then took about 560 page faults a job writing to its own heap while the
-supervisors lived. Supervisors are now forked by a small spawner process (`python -I -S
-agybatch/backends/_supervisor.py`, started once per run), which also tells the runner on a pipe the moment
-each supervisor exits; the runner's page faults fell from about 280,000 to about 3,000 for 500 jobs and its
-CPU time by more than half. What remains is mostly the supervisor itself (one Python fork, `proc.json` and
-`status.json` per job), the price of jobs that outlive the runner with their exit status recorded; `xargs` only
-forks and execs `true`. On this shared 2-core VM the kernel time of process creation drifts by up to 2× over
-minutes, and deleting thousands of job folders leaves the ext4 file system busy for seconds afterwards
-(a run right after `rm -rf` of the previous state folder took 7.7 s, the same run two minutes later 4.1 s).
-The script therefore calls `sync` and waits 2 s before every timed command, for all three tools alike.
+What was slow and what changed. First, the runner forked a supervisor per job from its own 25-30 MB
+process (about 560 copy-on-write page faults a job); a small spawner process took over the forks. Then one
+Python supervisor process per job (a fork, `proc.json`, `status.json`) still cost about 2.7 ms of CPU a job,
+and the runner woke about 90 times a job for nothing while `max_parallel` held tasks back. Now one supervisor
+per runner `posix_spawn`s every job itself, keeps timeouts in a heap and appends each job's start and end to
+the run's job records: a job costs one `posix_spawn` and one new file (its log, created with `O_EXCL`, which
+is also its claim), and the runner touches no file per job. The runner sleeps until a job ends while it is
+at `max_parallel`. On this VM's ext4 a new file costs 100-200 µs of kernel time, and that figure drifts
+several-fold from minute to minute (most after deleting thousands of files), so the script calls `sync` and
+waits 2 s before every timed command, for all three tools alike; GNU parallel, which buffers each job's
+output in temporary files, pays the same toll. `--tmpdir /dev/shm` takes the file system out (the
+"Throughput on tmpfs" section).
 
 {machine()}
 
-Reproduce (about {args.reps * (ours + xargs + (theirs or 0)) + 5:.0f} s):
+Reproduce (about {args.reps * (ours + xargs + (theirs or 0) + 6) + 5:.0f} s):
 
-    python bench/bench_throughput.py --jobs {n} --parallel {j} --reps {args.reps}
+    python bench/bench_throughput.py --jobs {n} --parallel {j} --reps {args.reps} --tmpdir {args.tmpdir}
 """
     if not args.no_write:
-        write_section(SECTION, body)
+        write_section(SECTION if fs != "tmpfs" else f"{SECTION} on tmpfs", body)
 
 
 if __name__ == "__main__":
