@@ -46,7 +46,8 @@ def settle(seconds: float = 2.0) -> None:
 def file_system(folder: str) -> str:
     """The type of the file system holding ``folder`` (``ext4``, ``tmpfs``, ...)."""
     found = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", folder], capture_output=True, text=True)
-    return found.stdout.strip() or "unknown file system"
+    lines = found.stdout.split()
+    return lines[0] if lines else "unknown file system"
 
 
 def timed(argv, tmpdir: str, cwd=None, stdin_text=None) -> float:
