@@ -39,6 +39,9 @@ class Backend:
     :cvar enforces_timeout: True if the backend ends a job at its task
         ``timeout`` itself (reporting ``timed_out``); otherwise the runner
         cancels it when the timeout passes.
+    :cvar spends_recovered_keys: True if :meth:`recover` answering None
+        spends the key for good; the runner then submits the task again under
+        ``<key>.r2`` (``.r3``, ...) instead of the same key.
     """
 
     name = "?"
@@ -46,6 +49,7 @@ class Backend:
     poll_defaults = PollPolicy()
     supports_events = False
     enforces_timeout = False
+    spends_recovered_keys = False
 
     def __init__(self, context: BackendContext) -> None:
         self.context = context
@@ -79,6 +83,10 @@ class Backend:
     def recover(self, key: str) -> Optional[str]:
         """After a crash between intent and job ID: the job ID if ``key`` was submitted, None if not.
 
+        A None must be final: the key can never start later. Backends whose
+        key is idempotent (a late duplicate is refused) get the same key
+        again; backends that set :attr:`spends_recovered_keys` make sure of it
+        by spending the key, and the runner submits the task under a new one.
         Raise NotImplementedError where the backend cannot tell (no idempotency
         key); the runner then reports the task ``lost`` rather than risk
         running it twice.

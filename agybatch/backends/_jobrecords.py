@@ -26,7 +26,8 @@ class JobRecords:
         self._partial = b""
 
     def read_new(self) -> list:
-        """The ``ended`` records appended since the last call (a line still being written waits)."""
+        """Read the records appended since the last call into ``started`` and ``ended``; return the new
+        ``ended`` records (a line still being written waits for the next call)."""
         if self._fh is None:
             try:
                 self._fh = open(self.path, "rb")

@@ -21,7 +21,9 @@ and ``grace``. For each job it
 
 It outlives the runner: every job sent before the runner went away is
 served, and the supervisor exits once stdin is closed and its last job has
-ended. SIGTERM cancels every job it runs.
+ended (including the grace period of a stopped job's process group). A runner
+that stops reading (Ctrl-Z) does not hold it up: replies wait in memory.
+SIGTERM cancels every job it runs and every job sent after it.
 
 One process for all jobs, rather than one per job, and one records file for
 the run make the cost of a job one ``posix_spawn`` and one new file, close to
@@ -84,7 +86,12 @@ class Supervisor:
 
     def __init__(self, records_path: str, requests: int = 0, replies: "int | None" = 1) -> None:
         self.requests, self.replies = requests, replies
-        self.jobs: dict = {}
+        if replies is not None:
+            os.set_blocking(replies, False)
+        self.unsent = b""
+        self.jobs: dict = {}       # PID -> the running Job
+        self.lingering: dict = {}  # PID -> a stopped Job whose command ended: its group is killed after the grace
+        self.cancel_all = False
         self.timers: list = []
         self._timer_seq = itertools.count()
         self.environ = dict(os.environ)
@@ -102,9 +109,12 @@ class Supervisor:
             signal.signal(sig, lambda _s, _f: None)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
         pending, reading = b"", True
-        while reading or self.jobs:
+        while reading or self.jobs or self.lingering:
             watch = [wake_r, self.requests] if reading else [wake_r]
-            ready = select.select(watch, [], [], self._next_timer())[0]
+            writable = [self.replies] if self.unsent and self.replies is not None else []
+            ready, can_write, _ = select.select(watch, writable, [], self._next_timer())
+            if can_write:
+                self._reply(b"")
             if wake_r in ready:
                 self._on_signals(_drain(wake_r))
             if self.requests in ready:
@@ -141,7 +151,7 @@ class Supervisor:
             return
         started = time.time()
         try:
-            if os.path.exists(log[:-len(LOG)] + CANCEL):
+            if self.cancel_all or os.path.exists(log[:-len(LOG)] + CANCEL):
                 self._finish(name, "cancelled", None, started, "cancelled before it started")
                 return
             pid = self._spawn(spec, fd)
@@ -154,12 +164,17 @@ class Supervisor:
             os.close(fd)
         job = self.jobs[pid] = Job(name, log, pid, started, spec)
         self._record({"job": name, "event": "started", **self.me, "child": pid, "started_at": started})
+        if os.path.exists(log[:-len(LOG)] + CANCEL):  # written while it started, by someone who saw no record
+            self.stop(job, "cancelled")
         if job.timeout:
             self._at(started + job.timeout, job, "timeout")
 
     def _spawn(self, spec: dict, log: int) -> int:
         argv, env = spec["argv"], {**self.environ, **spec["env"]}
-        os.chdir(spec["cwd"])
+        try:
+            os.chdir(spec["cwd"])
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot enter {spec['cwd']}: {exc.strerror}") from None
         program = argv[0] if os.sep in argv[0] else self._which(argv[0], env.get("PATH", os.defpath), spec["cwd"])
         return os.posix_spawn(
             program, argv, env,
@@ -189,6 +204,7 @@ class Supervisor:
 
     def _on_signals(self, signums: bytes) -> None:
         if signal.SIGTERM in signums:
+            self.cancel_all = True
             for job in list(self.jobs.values()):
                 self.stop(job, "cancelled")
         elif signal.SIGUSR1 in signums:
@@ -199,7 +215,7 @@ class Supervisor:
             self._reap()
 
     def _at(self, when: float, job: Job, action: str) -> None:
-        heapq.heappush(self.timers, (when, next(self._timer_seq), job.pid, action))
+        heapq.heappush(self.timers, (when, next(self._timer_seq), job, action))
 
     def _next_timer(self):
         return max(0.0, self.timers[0][0] - time.time()) if self.timers else None
@@ -207,14 +223,12 @@ class Supervisor:
     def _run_timers(self) -> None:
         now = time.time()
         while self.timers and self.timers[0][0] <= now:
-            _, _, pid, action = heapq.heappop(self.timers)
-            job = self.jobs.get(pid)
-            if job is None:
-                continue
-            if action == "timeout":
+            _, _, job, action = heapq.heappop(self.timers)
+            if action == "timeout" and self.jobs.get(job.pid) is job:
                 self.stop(job, "timed_out")
-            else:
-                _killpg(pid, signal.SIGKILL)
+            elif action == "kill" and job in (self.jobs.get(job.pid), self.lingering.get(job.pid)):
+                _killpg(job.pid, signal.SIGKILL)  # the group outlives its leader until every member is gone
+                self.lingering.pop(job.pid, None)
 
     # -- ending ---------------------------------------------------------------
 
@@ -228,6 +242,8 @@ class Supervisor:
                 return
             job = self.jobs.pop(pid, None)
             if job is not None:
+                if job.stop_reason is not None:
+                    self.lingering[pid] = job
                 code = os.waitstatus_to_exitcode(status)
                 state = job.stop_reason or ("succeeded" if code == 0 else "failed")
                 reason = f"timed out after {job.timeout:g}s" if state == "timed_out" else job.stop_reason
@@ -251,11 +267,18 @@ class Supervisor:
         self._reply((json.dumps({"job": _job_name(log)}) + "\n").encode())
 
     def _reply(self, line: bytes) -> None:
-        if self.replies is not None:
-            try:
-                os.write(self.replies, line)
-            except OSError:  # the runner is gone; the records file remains
-                self.replies = None
+        """Send ``line`` to the runner, after whatever it has not read yet; never blocks."""
+        if self.replies is None:
+            return
+        self.unsent += line
+        try:
+            sent = os.write(self.replies, self.unsent)
+        except BlockingIOError:  # the runner is not reading (stopped, busy): try again when the pipe drains
+            return
+        except OSError:  # the runner is gone; the records file remains
+            self.replies, self.unsent = None, b""
+            return
+        self.unsent = self.unsent[sent:]
 
 
 def _job_name(log: str) -> str:
@@ -284,5 +307,5 @@ def _drain(fd: int) -> bytes:
 if __name__ == "__main__":
     import sys
 
-    os.closerange(3, 65536)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     Supervisor(sys.argv[1]).serve()

@@ -41,6 +41,7 @@ class LocalBackend(Backend):
     name = "local"
     supports_events = True
     enforces_timeout = True
+    spends_recovered_keys = True
     #: Fields a command template can use: ``command = ["agy", "-p", "{prompt}", "--model", "{model}"]``.
     task_options = {"prompt": str, "model": str}
     poll_defaults = PollPolicy(initial=0.05, max=1.0, factor=2.0)
@@ -123,14 +124,9 @@ class LocalBackend(Backend):
         return env
 
     def recover(self, key: str) -> Optional[str]:
-        """Claim the job first if no supervisor did: then it never starts and the task is submitted again."""
-        if self._void(key):
-            try:
-                os.unlink(self.log_path(key))
-            except OSError:
-                pass
-            return None
-        return key
+        """Claim the job first if no supervisor did: then it never starts (its empty log stays, so a
+        supervisor that still holds the request gives up) and the runner submits it under a new key."""
+        return None if self._void(key) else key
 
     # -- watch ----------------------------------------------------------------
 
@@ -145,12 +141,12 @@ class LocalBackend(Backend):
             link.drain()
             _sort(link.pop_ended(), ended, look)
         changes = {}
+        adopted_now = False
         for job_id in job_ids:
             if job_id not in ended and job_id not in look and job_id not in self._adopted and not self._mine(job_id):
-                status = self._adopt(job_id)
-                if status.state.final:
-                    changes[job_id] = status
-        if changes or ended or look or (link is not None and not link.alive):
+                changes[job_id] = self._adopt(job_id)  # running or not, the runner learns its state now
+                adopted_now = True
+        if adopted_now or ended or look or (link is not None and not link.alive):
             timeout = 0
         elif self._adopted:
             timeout = min(timeout, RECORDS_CHECK_EVERY)
@@ -164,7 +160,8 @@ class LocalBackend(Backend):
         if link is not None and not link.alive:
             self._lose_link()
         if self._adopted:
-            ended.update((end["job"], end) for end in self._records.read_new() if end["job"] in self._adopted)
+            self._records.read_new()
+            ended.update((j, self._records.ended[j]) for j in self._adopted if j in self._records.ended)
             look.update(j for j in list(self._adopted) if self._adopted[j] is None and not self._find_supervisor(j))
         for job_id, end in ended.items():
             changes[job_id] = _job_status(job_id, end)
@@ -174,8 +171,9 @@ class LocalBackend(Backend):
                 changes[job_id] = status
             else:
                 self._adopted.setdefault(job_id, None)  # started by another supervisor: follow it
-        for job_id in changes:
-            self._adopted.pop(job_id, None)
+        for job_id, status in changes.items():
+            if status.state.final:
+                self._adopted.pop(job_id, None)
         return {j: s for j, s in changes.items() if j in job_ids}
 
     def _mine(self, job_id: str) -> bool:
