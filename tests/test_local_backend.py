@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 
+from agybatch.backends._supervisor import start_ticks
+
 #: A job that appends its label to a ledger, then waits (20 s at most) for a release file.
 HELD_JOB = ('import os, sys, time; open(sys.argv[1], "a").write(sys.argv[2] + "\\n"); end = time.time() + 20\n'
             'while not os.path.exists(sys.argv[3]) and time.time() < end: time.sleep(0.02)\n'
@@ -84,11 +86,8 @@ def ended(project, batch: str, label: str) -> bool:
 
 
 def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    """The process exists and is not a zombie."""
+    return start_ticks(pid) is not None
 
 
 def kill_jobs(project) -> None:

@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from _rel import journal_rows, ledger_batch, ledger_lines, phases
+from agybatch.backends._supervisor import start_ticks
 
 DONE_JOB = 'import sys, time; time.sleep(float(sys.argv[2])); open(sys.argv[1], "a").write(sys.argv[3] + "\\n")'
 
@@ -29,11 +30,8 @@ def job_children(project) -> list:
 
 
 def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    """The process exists and is not a zombie."""
+    return start_ticks(pid) is not None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
