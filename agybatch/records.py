@@ -61,6 +61,19 @@ class TaskRecord:
             return self.stop_outcome
         return OUTCOME_OF[state]
 
+    def next_key(self, run_id: str, spent_on_recovery: bool) -> str:
+        """The submission key of the attempt about to start: ``<run>.<seq>.<attempt>``, plus
+        ``.r<n>`` when ``spent_on_recovery`` and a crash left that key unsubmitted."""
+        key = f"{run_id}.{self.seq}.{self.attempts}"
+        previous = self.submit_key or ""
+        if not spent_on_recovery:
+            return key
+        if previous == key:
+            return f"{key}.r2"
+        if previous.startswith(f"{key}.r"):
+            return f"{key}.r{int(previous.rsplit('.r', 1)[1]) + 1}"
+        return key
+
     def row(self) -> dict:
         """The journal columns this record owns."""
         return {

@@ -164,7 +164,7 @@ class Runner:
     def _submit(self, rec: TaskRecord) -> None:
         rec.attempts += 1
         rec.phase = "intent"
-        rec.submit_key = self._new_key(rec)
+        rec.submit_key = rec.next_key(self.session.run_id, getattr(self.backend, "spends_recovered_keys", False))
         self._journal(rec, ("intent", None, None, rec.submit_key))
         try:
             job = self.backend.submit(rec.task, rec.submit_key)
@@ -180,18 +180,6 @@ class Runner:
         self._tell("on_submit", task=rec.task, job=job)
         if job.state.final:
             self._apply({job.job_id: job})
-
-    def _new_key(self, rec: TaskRecord) -> str:
-        """``<run>.<seq>.<attempt>``, plus ``.r<n>`` when the backend spent that key recovering from a crash."""
-        key = f"{self.session.run_id}.{rec.seq}.{rec.attempts}"
-        previous = rec.submit_key or ""
-        if not getattr(self.backend, "spends_recovered_keys", False):
-            return key
-        if previous == key:
-            return f"{key}.r2"
-        if previous.startswith(f"{key}.r"):
-            return f"{key}.r{int(previous.rsplit('.r', 1)[1]) + 1}"
-        return key
 
     def _watch_job(self, rec: TaskRecord) -> None:
         usual = self.expected.get(rec.label)
