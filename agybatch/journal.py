@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS runs (
     exit_code INTEGER,
     verdict TEXT,
     poll_failures INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    joined_at REAL
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -64,8 +65,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS runs_by_batch ON runs(batch, started_at);
 """
 
-#: Columns added to ``tasks`` after the first release of the schema, with their types.
-ADDED_COLUMNS = (("not_before", "REAL"), ("last_outcome", "TEXT"))
+#: Columns added after the first release of the schema: (table, column, type, SQL that fills old rows).
+ADDED_COLUMNS = (
+    ("tasks", "not_before", "REAL", None),
+    ("tasks", "last_outcome", "TEXT", None),
+    ("runs", "joined_at", "REAL",
+     "UPDATE runs SET joined_at = COALESCE(ended_at, started_at) WHERE exit_code IS NOT NULL"),
+)
 
 #: Seconds a journal write waits for another process's write to finish.
 BUSY_TIMEOUT = 10.0
@@ -129,11 +135,19 @@ class Journal:
                 time.sleep(random.uniform(0.005, 0.05))
 
     def _add_missing_columns(self) -> None:
-        """Bring a journal written by an older agybatch up to the current ``tasks`` columns."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}
-        for column, kind in ADDED_COLUMNS:
-            if column not in have:
-                self.db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
+        """Bring a journal written by an older agybatch up to the current columns (one transaction)."""
+        def missing():
+            return [(table, column, kind, fill) for table, column, kind, fill in ADDED_COLUMNS
+                    if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}]
+
+        if not missing():
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        for table, column, kind, fill in missing():
+            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            if fill:
+                self.db.execute(fill)
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -202,9 +216,14 @@ class Journal:
             (ended_at, exit_code, verdict, poll_failures, run_id),
         )
 
+    def mark_joined(self, run_id, at) -> None:
+        """Record that the ``on_join`` hooks (the summary, notifications, reports) ran for ``run_id``."""
+        self._write("UPDATE runs SET joined_at=? WHERE run_id=?", (at, run_id))
+
     def reopen_run(self, run_id) -> None:
         """Mark an interrupted run unfinished again, for ``join``."""
-        self._write("UPDATE runs SET ended_at=NULL, exit_code=NULL, verdict=NULL WHERE run_id=?", (run_id,))
+        self._write("UPDATE runs SET ended_at=NULL, exit_code=NULL, verdict=NULL, joined_at=NULL WHERE run_id=?",
+                    (run_id,))
 
     def request_cancel(self, run_id) -> None:
         self._write("UPDATE runs SET cancel_requested=1 WHERE run_id=?", (run_id,))
@@ -229,9 +248,10 @@ class Journal:
         return self._read(sql, params)
 
     def latest_run(self, unfinished=False, batch=None):
-        """The newest run (only those without a verdict or interrupted, if ``unfinished``)."""
+        """The newest run; if ``unfinished``, the newest without a verdict, interrupted, or whose
+        ``on_join`` hooks never ran (the runner died right after its verdict)."""
         for row in self.runs(batch):
-            if not unfinished or row["exit_code"] is None or row["exit_code"] == 130:
+            if not unfinished or row["exit_code"] is None or row["exit_code"] == 130 or row["joined_at"] is None:
                 return row
         return None
 

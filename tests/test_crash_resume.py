@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -118,3 +119,46 @@ def test_join_with_nothing_to_join_exits_4(project):
     run_id = project.run("status", "--json").json()["run_id"]
     result = project.run("join", run_id)
     assert result.code == 4 and "already finished" in result.err
+
+
+NOTE = 'import sys; open(sys.argv[1], "a").write(sys.stdin.read().replace("\\n", " ") + "\\n")'
+
+
+def test_sigkill_between_the_verdict_and_on_join_then_join_tells_once(project):
+    # The verdict is journalled, then the runner dies before any on_join hook: nobody was told yet.
+    told = project.root / "told.jsonl"
+    project.batch("b", f"""
+        [notify]
+        partial = ["hook"]
+        [notify.sinks.hook]
+        type = "command"
+        argv = [{json.dumps(sys.executable)}, "-c", {json.dumps(NOTE)}, {json.dumps(str(told))}]
+        [[task]]
+        label = "good"
+        command = ["true"]
+        [[task]]
+        label = "bad"
+        command = ["false"]
+    """, **{"batchconf.py": (
+        "import os, signal\nfrom agybatch import hookimpl\n\n"
+        "@hookimpl(tryfirst=True)\ndef on_join(session):\n"
+        "    if not session.resumed:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n")})
+    assert project.run("run", "b").code == -signal.SIGKILL
+    journal = project.journal()
+    row = journal.latest_run()
+    journal.close()
+    assert (row["exit_code"], row["verdict"], row["joined_at"]) == (2, "partial", None)
+    assert not told.exists()
+    result = project.run("join", "--json")
+    assert result.code == 2, result
+    data = result.json()
+    assert data["run_id"] == row["run_id"] and data["verdict"] == "partial"
+    assert {t["label"]: t["outcome"] for t in data["tasks"]} == {"good": "succeeded", "bad": "failed"}
+    notes = told.read_text().splitlines()
+    assert len(notes) == 1 and row["run_id"] in notes[0]
+    again = project.run("join")
+    assert again.code == 4 and "no unfinished run to join" in again.err, again
+    again = project.run("join", row["run_id"])
+    assert again.code == 4 and "already finished (partial); nothing to join" in again.err, again
+    assert len(told.read_text().splitlines()) == 1, "told once"

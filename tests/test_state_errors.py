@@ -59,7 +59,7 @@ def test_processes_racing_to_create_the_journal_all_succeed(tmp_path):
     assert failures == []
 
 
-def test_a_journal_from_before_retries_is_upgraded_in_place(project):
+def test_a_journal_from_before_retries_and_joined_at_is_upgraded_in_place(project):
     import sqlite3
 
     project.batch("b", BATCH)
@@ -67,7 +67,8 @@ def test_a_journal_from_before_retries_is_upgraded_in_place(project):
     old = sqlite3.connect(project.state / "journal.sqlite")
     from agybatch.journal import SCHEMA
 
-    old.executescript(SCHEMA.replace("    not_before REAL,\n    last_outcome TEXT,\n", ""))
+    old.executescript(SCHEMA.replace("    not_before REAL,\n    last_outcome TEXT,\n", "")
+                      .replace("DEFAULT 0,\n    joined_at REAL\n", "DEFAULT 0\n"))
     old.execute("INSERT INTO runs (run_id, batch, batch_path, backend, settings, started_at, exit_code, verdict)"
                 " VALUES ('old-run', 'b', 'x', 'local', '{}', 1.0, 0, 'ok')")
     old.commit()
@@ -76,3 +77,6 @@ def test_a_journal_from_before_retries_is_upgraded_in_place(project):
     assert result.code == 0, result
     runs = project.run("history", "b", "--json").json()["runs"]
     assert [r["run_id"] for r in runs][-1] == "old-run" and len(runs) == 2
+    # Runs that ended before on_join was recorded count as told: join does not tell them again.
+    assert "already finished (ok); nothing to join" in project.run("join", "old-run").err
+    assert "no unfinished run to join" in project.run("join").err

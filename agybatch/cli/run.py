@@ -66,7 +66,7 @@ def cmd_join(parser, argv, known) -> int:
     project = project_from_cwd()
     journal = open_journal(project)
     row = find_run(journal, known.run_id, unfinished=True)
-    if row["exit_code"] is not None and row["exit_code"] != ExitCode.INTERRUPTED:
+    if _has_verdict(row) and row["joined_at"] is not None:
         raise UsageError(f"run {row['run_id']} already finished ({row['verdict']}); nothing to join")
     batch_folder = Path(row["batch_path"]).parent
     project = load_project(batch_folder) if batch_folder.is_dir() else project
@@ -80,7 +80,6 @@ def cmd_join(parser, argv, known) -> int:
 def _execute(session, records, started_at: float, new: bool, run_row=None) -> int:
     from ..backends import BackendContext
     from ..manager import call_hook
-    from ..runner import Runner
 
     config, batch, journal = session.config, session.batch, session.journal
     pm = config.pluginmanager
@@ -99,15 +98,14 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
         if new:
             journal.create_run(session.run_id, batch.name, batch.path, batch.backend, batch.settings(),
                                started_at, [(r.seq, r.label, r.task.to_dict()) for r in records])
+        if run_row is not None and _has_verdict(run_row):  # its runner died between verdict and on_join
+            from ..report.data import summary_from_rows
+
+            summary = summary_from_rows(run_row, journal.tasks(session.run_id))[0]
         else:
-            journal.reopen_run(session.run_id)
-        runner = Runner(session, backend, records, started_at,
-                        cancel_on_interrupt=config.option.cancel_on_interrupt,
-                        expected=usual_durations(journal, batch.name, session.run_id))
-        summary = runner.run()
-        journal.finish_run(session.run_id, summary.ended_at, int(summary.exit_code), summary.verdict,
-                           summary.poll_failures)
+            summary = _run(session, backend, records, started_at, new)
         call_hook(pm, "on_join", summary.plugin_errors, session=session, summary=summary)
+        journal.mark_joined(session.run_id, time.time())
         exit_code = summary.exit_code
         if config.option.json:
             print_json(summary.to_json())
@@ -116,6 +114,25 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
         if started:
             call_hook(pm, "on_session_end", None, session=session, exit_code=int(exit_code))
         backend.close()
+
+
+def _run(session, backend, records, started_at: float, new: bool):
+    """Run (or resume) the batch to its verdict, journalled; the summary."""
+    from ..runner import Runner
+
+    journal, config = session.journal, session.config
+    if not new:
+        journal.reopen_run(session.run_id)
+    runner = Runner(session, backend, records, started_at, cancel_on_interrupt=config.option.cancel_on_interrupt,
+                    expected=usual_durations(journal, session.batch.name, session.run_id))
+    summary = runner.run()
+    journal.finish_run(session.run_id, summary.ended_at, int(summary.exit_code), summary.verdict,
+                       summary.poll_failures)
+    return summary
+
+
+def _has_verdict(run_row) -> bool:
+    return run_row["exit_code"] is not None and run_row["exit_code"] != ExitCode.INTERRUPTED
 
 
 def usual_durations(journal, batch: str, run_id: str) -> dict:
