@@ -11,6 +11,7 @@ import os
 import random
 import sqlite3
 import time
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,9 +99,17 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 class Journal:
-    """The SQLite journal in ``<state>/journal.sqlite``."""
+    """The SQLite journal in ``<state>/journal.sqlite``.
 
-    def __init__(self, state_dir: Path) -> None:
+    ``Journal(state_dir)`` opens it for writing (creating the state folder and
+    the schema); :meth:`reader` opens it for commands that only read.
+    """
+
+    def __init__(self, state_dir: Path, read_only: bool = False) -> None:
+        self._depth = 0
+        if read_only:
+            self._open_read_only(state_dir / "journal.sqlite")
+            return
         self.path = ensure_private_dir(state_dir) / "journal.sqlite"
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -110,7 +119,31 @@ class Journal:
             self._prepare()
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"{self.path}: cannot open journal: {exc}") from None
-        self._depth = 0
+
+    @classmethod
+    def reader(cls, state_dir: Path) -> "Journal":
+        """The journal for reading only (``status``, ``history``, ``logs``, ``report``): it works on a
+        read-only state folder and never changes a thing. A state folder without a journal yet gets
+        an empty one, as :class:`Journal` would make it."""
+        if not (state_dir / "journal.sqlite").exists():
+            return cls(state_dir)
+        return cls(state_dir, read_only=True)
+
+    def _open_read_only(self, path: Path) -> None:
+        self.path = path
+        uri = f"file:{urllib.parse.quote(str(path))}"
+        last = None
+        # A read-only folder that holds no -wal/-shm files (the last writer cleaned up) can only be
+        # read as immutable; no agybatch can write through that folder meanwhile anyway.
+        for mode in ("mode=ro", "immutable=1"):
+            try:
+                self.db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("SELECT run_id FROM runs LIMIT 1").fetchall()
+                return
+            except sqlite3.Error as exc:
+                last = exc
+        raise JournalError(f"{self.path}: cannot read journal: {last}") from None
 
     def _prepare(self) -> None:
         """Switch to WAL and create the schema, retrying while another process does the same.

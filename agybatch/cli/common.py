@@ -42,10 +42,12 @@ def collect(pm, hook_name: str) -> dict:
     return found
 
 
-def open_journal(project: Project):
+def open_journal(project: Project, read_only: bool = False):
+    """The project's journal; ``read_only`` for commands that never write (they then work on a
+    read-only state folder)."""
     from ..journal import Journal
 
-    return Journal(project.state_dir)
+    return Journal.reader(project.state_dir) if read_only else Journal(project.state_dir)
 
 
 def find_run(journal, run_id: str | None, unfinished: bool = False):

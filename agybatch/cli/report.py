@@ -22,7 +22,7 @@ def cmd_report(parser, argv, known) -> int:
     project = project_from_cwd()
     if not project.state_dir.exists():
         raise UsageError(f"no runs yet: {project.state_dir} does not exist")
-    journal = open_journal(project)
+    journal = open_journal(project, read_only=True)
     row = find_run(journal, options.run_id)
     from ..report import data, write
 

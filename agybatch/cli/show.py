@@ -39,7 +39,7 @@ def _counts(tasks) -> dict:
 
 def cmd_status(parser, argv, known) -> int:
     options = finish_parse(parser, argv)
-    journal = open_journal(project_from_cwd())
+    journal = open_journal(project_from_cwd(), read_only=True)
     row = find_run(journal, options.run_id)
     tasks = journal.tasks(row["run_id"])
     data = {**_run_json(row), "counts": _counts(tasks), "tasks": [_task_json(t) for t in tasks]}
@@ -60,7 +60,7 @@ def cmd_status(parser, argv, known) -> int:
 def cmd_logs(parser, argv, known) -> int:
     options = finish_parse(parser, argv)
     project = project_from_cwd()
-    journal = open_journal(project)
+    journal = open_journal(project, read_only=True)
     rows = [find_run(journal, options.run_id)] if options.run_id else journal.runs()
     for row in rows:
         task = next((t for t in journal.tasks(row["run_id"]) if t["label"] == options.label), None)
@@ -82,7 +82,7 @@ def cmd_logs(parser, argv, known) -> int:
 def cmd_history(parser, argv, known) -> int:
     """Past runs (verdict, counts, duration), then each label's median and last duration."""
     options = finish_parse(parser, argv)
-    journal = open_journal(project_from_cwd())
+    journal = open_journal(project_from_cwd(), read_only=True)
     runs, batches = [], []
     for row in journal.runs(options.batch):
         tasks = journal.tasks(row["run_id"])
@@ -160,7 +160,7 @@ def _safe(text) -> str:
 def cmd_list(parser, argv, known) -> int:
     options = finish_parse(parser, argv)
     project = project_from_cwd()
-    journal = open_journal(project) if project.state_dir.exists() else None
+    journal = open_journal(project, read_only=True) if project.state_dir.exists() else None
     batches = []
     for folder in project.batch_folders():
         from ..project import load_toml

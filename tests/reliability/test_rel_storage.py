@@ -79,6 +79,12 @@ def test_read_only_state_folder_exits_3_and_runs_nothing(project, tmp_path):
         line = one_line(result)
         assert str(project.state) in line
         assert ledger_lines(ledger) == before, "nothing ran"
+        # Commands that only read still answer from a read-only state folder.
+        status = project.run("status", "--json")
+        assert status.code == 0 and status.json()["verdict"] == "ok", status
+        history = project.run("history", "--json")
+        assert history.code == 0 and len(history.json()["runs"]) == 1, history
+        assert project.run("logs", "t0").code == 0
     finally:
         _umount(project.state)
     assert integrity(project.state) == "ok"
