@@ -129,5 +129,8 @@ def on_notify(session, notification) -> None:
 
 
 @hookspec
-def on_session_end(session, exit_code) -> None:
-    """The run or join ends with ``exit_code``; release what ``on_session_start`` took."""
+def on_session_end(session, exit_code, error) -> None:
+    """The run or join ends with ``exit_code``; release what ``on_session_start`` took.
+
+    ``error`` is the one-line reason when it stopped on an error (exit 3 or 4), else None.
+    """

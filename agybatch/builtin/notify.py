@@ -2,8 +2,8 @@
 
 The three tiers of the design: a wipeout (exit 1) pushes now, a partial
 failure (exit 2) goes to a digest read in the morning, all ok (exit 0) sends
-nothing unless ``[notify] ok`` says otherwise. ``interrupted``, ``stalled``
-and ``lock_held`` are routable too (see :mod:`agybatch.sinks.routing`).
+nothing unless ``[notify] ok`` says otherwise. ``interrupted``, ``stalled``,
+``lock_held`` and ``internal_error`` are routable too (see :mod:`agybatch.sinks.routing`).
 
 Built only on public hooks:
 
@@ -14,7 +14,9 @@ Built only on public hooks:
   labels that ``failedlogs``, ``durations`` or any third-party plugin filled in.
   It is sent even when another ``on_join`` implementation raised.
 - ``on_session_start`` is a wrapper too: a run refused by the lock (exit 6)
-  is routed as ``lock_held``.
+  is routed as ``lock_held``; ``on_session_end`` routes a run or join that
+  stopped on an internal error (exit 3: the state folder or journal failed)
+  as ``internal_error``.
 - The notification goes out through ``on_notify``; this plugin's own
   implementation (``tryfirst``) delivers it to the configured sinks it was
   routed to, one at a time: a sink that fails is reported by name and the
@@ -30,6 +32,7 @@ import sys
 
 from agybatch import hookimpl
 from agybatch.errors import LockHeldError, UsageError
+from agybatch.model import ExitCode
 from agybatch.manager import call_hook
 
 
@@ -112,7 +115,9 @@ class Notifier:
         try:
             return (yield)
         except LockHeldError as exc:
-            self.send_lock_held(session, routing, str(exc))
+            from agybatch.sinks.notification import lock_held
+
+            self.send_alarm(session, lock_held(session.batch.name, session.run_id, str(exc)))
             raise
 
     def forced_targets(self, routing):
@@ -166,15 +171,23 @@ class Notifier:
         notification = attrs.evolve(from_summary(summary, event, usual), sinks=names)
         self.deliver(session, notification, summary.plugin_errors)
 
-    def send_lock_held(self, session, routing, message: str) -> None:
+    @hookimpl
+    def on_session_end(self, session, exit_code, error):
+        if exit_code == ExitCode.INTERNAL_ERROR and error:
+            from agybatch.sinks.notification import internal_error
+
+            self.send_alarm(session, internal_error(session.batch.name, session.run_id, error))
+
+    def send_alarm(self, session, notification) -> None:
+        """Route a notification of a run that never got a verdict (``lock_held``, ``internal_error``)."""
         import attrs
 
-        from agybatch.sinks.notification import lock_held
-
-        names = self.targets(routing, "lock_held", "lock_held")
+        try:
+            names = self.targets(self.routing(session), notification.event, notification.event)
+        except (ValueError, UsageError):  # the [notify] table itself is what went wrong
+            return
         if names:
-            notification = attrs.evolve(lock_held(session.batch.name, session.run_id, message), sinks=names)
-            self.deliver(session, notification, [])
+            self.deliver(session, attrs.evolve(notification, sinks=names), [])
 
     def deliver(self, session, notification, errors: list) -> None:
         """Call ``on_notify`` and report which of the routed sinks delivered."""

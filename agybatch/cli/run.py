@@ -90,7 +90,7 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
     else:
         backend = make_backend(config, run_row)
     session.backend = backend
-    exit_code = ExitCode.INTERNAL_ERROR
+    exit_code, error = ExitCode.INTERNAL_ERROR, None
     started = False
     try:
         _start_session(pm, session)
@@ -110,9 +110,15 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
         if config.option.json:
             print_json(summary.to_json())
         return int(exit_code)
+    except AgybatchError as exc:
+        exit_code, error = exc.exit_code, str(exc)
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         if started:
-            call_hook(pm, "on_session_end", None, session=session, exit_code=int(exit_code))
+            call_hook(pm, "on_session_end", None, session=session, exit_code=int(exit_code), error=error)
         backend.close()
 
 

@@ -19,6 +19,7 @@ from ..units import printable
 #: The routes of ``[notify]`` and their severities.
 SEVERITY = {
     "wipeout": "critical",
+    "internal_error": "critical",
     "lock_held": "warning",
     "interrupted": "warning",
     "stalled": "warning",
@@ -148,6 +149,17 @@ def lock_held(batch: str, run_id: str, message: str) -> Notification:
     md = f"**{_md_escape(name)}**: run {code(run_id)} was refused (exit 6)\n\n{code(message)}\n"
     return Notification(event="lock_held", severity=SEVERITY["lock_held"], batch=batch, run_id=run_id,
                         exit_code=6, verdict="lock_held", title=title, text=text, markdown=md, host=_host())
+
+
+def internal_error(batch: str, run_id: str, message: str) -> Notification:
+    """The notification of a run or join that stopped on an internal error (exit 3: the state
+    folder or journal failed); its jobs may still be running, ``agybatch join`` picks them up."""
+    name = printable(batch)
+    title = f"{name}: stopped on an internal error"
+    text = f"batch {name} · run {run_id} stopped (exit 3)\n{printable(message)}\n"
+    md = f"**{_md_escape(name)}**: run {code(run_id)} stopped (exit 3)\n\n{code(message)}\n"
+    return Notification(event="internal_error", severity=SEVERITY["internal_error"], batch=batch, run_id=run_id,
+                        exit_code=3, verdict="internal_error", title=title, text=text, markdown=md, host=_host())
 
 
 def _md_escape(text: str) -> str:

@@ -6,7 +6,7 @@
     wipeout = ["phone"]          # exit 1: push now
     partial = ["digest"]         # exit 2: read it in the morning
     ok = []                      # exit 0: nothing, so people keep reading what does come
-    # interrupted, stalled, lock_held: also routable
+    # interrupted, stalled, lock_held, internal_error: also routable
     [notify.sinks.phone]
     type = "webhook"
     url = "${NTFY_URL}"

@@ -8,6 +8,7 @@ is not allowed.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -219,9 +220,22 @@ time.sleep(60)
 """
 
 
-def test_journal_locked_by_another_process_exits_3_after_waiting(project):
+NOTE = 'import sys; open(sys.argv[1], "a").write(sys.stdin.read().replace("\\n", " ") + "\\n")'
+
+
+def test_journal_locked_by_another_process_exits_3_after_waiting_and_is_routed(project):
     ledger = ledger_batch(project, "b", ONE)
+    told = project.root / "told.jsonl"
+    with open(project.root / "pyproject.toml", "a") as fh:
+        fh.write(f"""
+[tool.agybatch.notify]
+internal_error = ["hook"]
+[tool.agybatch.notify.sinks.hook]
+type = "command"
+argv = [{json.dumps(sys.executable)}, "-c", {json.dumps(NOTE)}, {json.dumps(str(told))}]
+""")
     assert project.run("run", "b", "-q").code == 0
+    assert not told.exists(), "a run that ends well is not an internal error"
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(project.state / "journal.sqlite")],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -232,6 +246,9 @@ def test_journal_locked_by_another_process_exits_3_after_waiting(project):
         holder.wait()
     assert result.code == 3, result
     assert "locked" in one_line(result)
+    notes = [json.loads(line) for line in told.read_text().splitlines()]
+    assert len(notes) == 1 and notes[0]["event"] == "internal_error" and notes[0]["exit_code"] == 3, notes
+    assert "locked" in notes[0]["text"]
     assert ledger_lines(ledger) == ["t0"], "the second run submitted nothing"
     assert integrity(project.state) == "ok"
     assert len(journal_rows(project.state, "SELECT * FROM runs")) == 1
