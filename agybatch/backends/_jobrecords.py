@@ -55,11 +55,18 @@ class JobRecords:
 
 
 def parse_record(line: bytes):
-    """One record as a dict with a string ``job``; None if the line is not one."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    if isinstance(record, dict) and isinstance(record.get("job"), str):
-        return record
+    """One record as a dict with a string ``job``; None if the line holds none.
+
+    A record cut short (a full disk) has no newline, so the next record lands on
+    the same line: that one is still found, after the torn one.
+    """
+    for start in (0, line.rfind(b'{"job": ')):
+        if start < 0:
+            continue
+        try:
+            record = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("job"), str):
+            return record
     return None
