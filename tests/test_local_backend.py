@@ -189,11 +189,14 @@ def test_a_sigkilled_supervisor_makes_its_running_jobs_lost_and_the_run_goes_on(
                   + task("after", ["true"]))
     runner = project.spawn("run", "b", "--json")
     try:
-        supervisor = wait(lambda: started(project, "b", ["s1", "s2"]))["s1"]["pid"]
+        jobs = wait(lambda: started(project, "b", ["s1", "s2"]))
+        supervisor = jobs["s1"]["pid"]
         os.kill(supervisor, signal.SIGKILL)
         out, err = runner.communicate(timeout=30)
+        orphans = [label for label in ("s1", "s2") if alive(jobs[label]["child"])]
     finally:
         kill_jobs(project)
+    assert orphans == [], "the commands of a lost job are stopped, so a retry cannot run beside them"
     data = json.loads(out)
     assert runner.returncode == {"wipeout": 1, "partial": 2}[data["verdict"]] == 2, err
     tasks = by_label(out)
@@ -218,8 +221,10 @@ def test_join_reports_lost_jobs_when_the_adopted_supervisor_is_sigkilled(project
         assert joiner.poll() is None, joiner.communicate()
         os.kill(jobs["s1"]["pid"], signal.SIGKILL)
         out, err = joiner.communicate(timeout=30)
+        orphans = [label for label in ("s1", "s2") if alive(jobs[label]["child"])]
     finally:
         kill_jobs(project)
+    assert orphans == [], "the commands of a lost job are stopped"
     assert joiner.returncode == 2, err
     tasks = by_label(out)
     assert tasks["quick"]["outcome"] == "succeeded"

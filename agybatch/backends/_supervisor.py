@@ -15,7 +15,7 @@ and ``grace``. For each job it
   looks when it gets SIGUSR1, and before starting the command),
 - appends a record to ``RECORDS``, the run's job records, when the command
   starts (``{"job", "event": "started", "pid", "start_ticks", "child",
-  "started_at"}``: who runs it) and when it ends (``{"job", "event": "ended",
+  "child_ticks", "started_at"}``: who runs it) and when it ends (``{"job", "event": "ended",
   "state", "exit_code", "started_at", "ended_at", "reason"}``), and sends the
   end record to the runner on stdout too.
 
@@ -163,7 +163,8 @@ class Supervisor:
         finally:
             os.close(fd)
         job = self.jobs[pid] = Job(name, log, pid, started, spec)
-        self._record({"job": name, "event": "started", **self.me, "child": pid, "started_at": started})
+        self._record({"job": name, "event": "started", **self.me, "child": pid, "child_ticks": start_ticks(pid),
+                      "started_at": started})
         if os.path.exists(log[:-len(LOG)] + CANCEL):  # written while it started, by someone who saw no record
             self.stop(job, "cancelled")
         if job.timeout:

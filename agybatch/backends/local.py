@@ -233,8 +233,11 @@ class LocalBackend(Backend):
                 return JobStatus(job_id, JobState.RUNNING, started_at=started["started_at"])
             self._records.read_new()
             end = self._records.ended.get(job_id)
-            return _job_status(job_id, end) if end else JobStatus(
-                job_id, JobState.LOST, reason="supervisor died without recording an exit status")
+            if end:
+                return _job_status(job_id, end)
+            _stop_orphan(started)
+            return JobStatus(job_id, JobState.LOST,
+                             reason="supervisor died without recording an exit status (its command was stopped)")
         if _age(self.log_path(job_id)) < STARTUP_GRACE:  # claimed and being started
             return JobStatus(job_id, JobState.RUNNING)
         if self.log_path(job_id).exists():
@@ -284,6 +287,17 @@ class LocalBackend(Backend):
         if self._link is not None:
             self._link.close()
         self._selector.close()
+
+
+def _stop_orphan(started: dict) -> None:
+    """SIGKILL the process group of a job whose supervisor died, if it still runs: nobody would
+    record its end, and a retry of the task must not run beside it."""
+    child = started.get("child")
+    if child and started.get("child_ticks") is not None and start_ticks(child) == started["child_ticks"]:
+        try:
+            os.killpg(child, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _sort(reported: list, ended: dict, look: set) -> None:
