@@ -143,23 +143,22 @@ def from_summary(summary, event: Optional[str] = None, usual: Optional[dict] = N
 
 def lock_held(batch: str, run_id: str, message: str) -> Notification:
     """The notification of a run refused because another run holds the batch's lock."""
-    name = printable(batch)
-    title = f"{name}: not started, another run holds the lock"
-    text = f"batch {name} · run {run_id} was refused (exit 6)\n{printable(message)}\n"
-    md = f"**{_md_escape(name)}**: run {code(run_id)} was refused (exit 6)\n\n{code(message)}\n"
-    return Notification(event="lock_held", severity=SEVERITY["lock_held"], batch=batch, run_id=run_id,
-                        exit_code=6, verdict="lock_held", title=title, text=text, markdown=md, host=_host())
+    return _alarm("lock_held", 6, batch, run_id, "not started, another run holds the lock", "was refused", message)
 
 
 def internal_error(batch: str, run_id: str, message: str) -> Notification:
     """The notification of a run or join that stopped on an internal error (exit 3: the state
     folder or journal failed); its jobs may still be running, ``agybatch join`` picks them up."""
+    return _alarm("internal_error", 3, batch, run_id, "stopped on an internal error", "stopped", message)
+
+
+def _alarm(event: str, exit_code: int, batch: str, run_id: str, headline: str, what: str, message: str):
+    """A notification of a run that got no verdict: ``event`` is also its verdict."""
     name = printable(batch)
-    title = f"{name}: stopped on an internal error"
-    text = f"batch {name} · run {run_id} stopped (exit 3)\n{printable(message)}\n"
-    md = f"**{_md_escape(name)}**: run {code(run_id)} stopped (exit 3)\n\n{code(message)}\n"
-    return Notification(event="internal_error", severity=SEVERITY["internal_error"], batch=batch, run_id=run_id,
-                        exit_code=3, verdict="internal_error", title=title, text=text, markdown=md, host=_host())
+    text = f"batch {name} · run {run_id} {what} (exit {exit_code})\n{printable(message)}\n"
+    md = f"**{_md_escape(name)}**: run {code(run_id)} {what} (exit {exit_code})\n\n{code(message)}\n"
+    return Notification(event=event, severity=SEVERITY[event], batch=batch, run_id=run_id, exit_code=exit_code,
+                        verdict=event, title=f"{name}: {headline}", text=text, markdown=md, host=_host())
 
 
 def _md_escape(text: str) -> str:
