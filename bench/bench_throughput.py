@@ -37,7 +37,7 @@ def batch_toml(jobs: int) -> str:
 
 
 def settle(seconds: float = 2.0) -> None:
-    """Flush and wait, so no tool pays for the file-system work (deleting job folders) of the one before."""
+    """Flush and wait, so no tool pays for the file-system writes of the one before."""
     os.sync()
     time.sleep(seconds)
 
