@@ -19,10 +19,8 @@ the job really ended, per job). Figures are printed and written into the
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import sqlite3
@@ -33,16 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, WORKLOAD, machine, write_section
+
 STANDIN_DIR = ROOT / "tests" / "agy_standin"
-DOC = ROOT / "docs" / "benchmarks.md"
-SECTION = "## agy backend"
-WORKLOAD = [  # label, minutes (the article's 12 nightly jobs, 214 minutes in total)
-    ("generate:article-a", 75), ("report:admob-mediation", 31), ("audit:internal-links", 22),
-    ("i18n:store-screenshots", 18), ("generate:article-b", 15), ("audit:image-alt", 12),
-    ("report:weekly-traffic", 10), ("i18n:play-listing", 9), ("generate:article-c", 8),
-    ("audit:sitemap", 6), ("report:crash-digest", 5), ("cleanup:tmp", 3),
-]
+SECTION = "agy backend"
 MODEL = "gemini-3.5-flash"
 GOALS = {
     "first": {"ratio": 1.03, "calls": 49, "max_latency": 2.5},
@@ -134,21 +126,6 @@ def result(makespan: float, wall: float, calls: int, latency: dict, jobs: dict, 
     }
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "?"
-    return (f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, agybatch at commit {commit}")
-
-
 def verdict(kind: str, res: dict, nominal: float) -> str:
     goal = GOALS.get(kind)
     if not goal:
@@ -162,7 +139,6 @@ def verdict(kind: str, res: dict, nominal: float) -> str:
 def report(results: dict, scale: float) -> str:
     nominal = WORKLOAD[0][1] * scale
     lines = [
-        SECTION, "",
         f"The source's 12-job nightly batch (jobs of {', '.join(str(m) for _, m in WORKLOAD)} minutes, "
         f"{sum(m for _, m in WORKLOAD)} minutes in total), scaled to {scale:g} s per minute, so the slowest "
         f"job lasts {nominal:g} s. Jobs run on the agy stand-in (`tests/agy_standin/agy`), which counts "
@@ -197,7 +173,7 @@ def report(results: dict, scale: float) -> str:
         "command template on the local backend (agy's headless `-p` mode) make no status calls at all: the "
         "local backend learns of each end from the process itself.",
         "",
-        f"Machine: {machine()}. Measured {datetime.date.today().isoformat()}.",
+        machine(),
         "",
         "Reproduce (about 4-5 minutes; needs `bash` and `jq` for the article's loop):",
         "",
@@ -205,19 +181,6 @@ def report(results: dict, scale: float) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(text: str) -> None:
-    DOC.parent.mkdir(exist_ok=True)
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = doc.find(SECTION + "\n")
-    if start < 0:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        following = re.search(r"^## ", doc[start + len(SECTION):], re.M)
-        end = start + len(SECTION) + following.start() if following else len(doc)
-        doc = doc[:start] + text + ("\n" + doc[end:] if following else "")
-    DOC.write_text(doc)
 
 
 def main() -> None:
@@ -248,8 +211,7 @@ def main() -> None:
     text = report(results, options.scale)
     print(text)
     if not options.no_write:
-        write_section(text)
-        print(f"wrote {DOC}", file=sys.stderr)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
