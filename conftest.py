@@ -133,3 +133,40 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):
 @pytest.fixture
 def wait():
     return wait_for
+
+
+CRASH_AFTER_SUBMIT = '''
+import os
+import signal
+
+from agybatch import hookimpl
+from {module} import {cls}
+
+
+class CrashAfterSubmit({cls}):
+    """{cls}, but the runner dies right after the backend accepted the job of the task named by
+    $CRASH_AFTER_SUBMITTING: the job ID never reaches the journal, only the intent does."""
+
+    def submit(self, task, key):
+        status = super().submit(task, key)
+        if task.label == os.environ.get("CRASH_AFTER_SUBMITTING"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return status
+
+
+@hookimpl
+def register_backends(register):
+    register({name!r}, CrashAfterSubmit)
+'''
+
+
+@pytest.fixture
+def crash_after_submit():
+    """``make(backend, name)``: the text of a ``batchconf.py`` registering backend ``name``, the
+    backend class ``backend`` ("package.module:Class") that kills the runner right after the job of
+    the task named by ``$CRASH_AFTER_SUBMITTING`` was accepted."""
+    def make(backend: str, name: str) -> str:
+        module, cls = backend.split(":")
+        return CRASH_AFTER_SUBMIT.format(module=module, cls=cls, name=name)
+
+    return make

@@ -138,37 +138,13 @@ def test_runner_killed_mid_wait_and_joined_submits_nothing_twice(ray_head, ray_p
     assert sorted(j.metadata["agybatch_label"] for j in jobs) == labels  # and Ray was asked once each
 
 
-CRASHY_PLUGIN = '''
-import os
-import signal
-
-from agybatch import hookimpl
-from agybatch_ray.backend import RayBackend
-
-
-class CrashAfterSubmit(RayBackend):
-    """The ray backend, but the runner dies right after Ray accepted one job:
-    the job ID never reaches the journal, only the intent does."""
-
-    def submit(self, task, key):
-        status = super().submit(task, key)
-        if task.label == os.environ.get("CRASH_AFTER_SUBMITTING"):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return status
-
-
-@hookimpl
-def register_backends(register):
-    register("ray-crashy", CrashAfterSubmit)
-'''
-
-
-def test_crash_between_ray_accepting_a_job_and_journalling_its_id(ray_head, ray_project):
+def test_crash_between_ray_accepting_a_job_and_journalling_its_id(ray_head, ray_project, crash_after_submit):
     project = ray_project
     ledger = project.root / "ledger.txt"
     labels = ["a", "b", "c"]
     ledger_batch(project, "crashy", ledger, labels, ray_head.address, backend="ray-crashy", sleep=0.5)
-    (project.root / "batches" / "crashy" / "batchconf.py").write_text(CRASHY_PLUGIN)
+    plugin = crash_after_submit("agybatch_ray.backend:RayBackend", "ray-crashy")
+    (project.root / "batches" / "crashy" / "batchconf.py").write_text(plugin)
 
     result = project.run("run", "crashy", env={"CRASH_AFTER_SUBMITTING": "b"})
     assert result.code == -signal.SIGKILL

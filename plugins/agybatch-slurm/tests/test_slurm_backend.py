@@ -238,37 +238,13 @@ def test_runner_killed_mid_wait_and_joined_submits_nothing_twice(slurm_cluster, 
     assert jobs == [(label, "COMPLETED") for label in labels]  # and Slurm was asked once each
 
 
-CRASHY_PLUGIN = '''
-import os
-import signal
-
-from agybatch import hookimpl
-from agybatch_slurm.backend import SlurmBackend
-
-
-class CrashAfterSubmit(SlurmBackend):
-    """The slurm backend, but the runner dies right after sbatch accepted one job:
-    the job ID never reaches the journal, only the intent does."""
-
-    def submit(self, task, key):
-        status = super().submit(task, key)
-        if task.label == os.environ.get("CRASH_AFTER_SUBMITTING"):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return status
-
-
-@hookimpl
-def register_backends(register):
-    register("slurm-crashy", CrashAfterSubmit)
-'''
-
-
-def test_crash_between_sbatch_and_journalling_the_job_id(slurm_cluster, slurm_project):
+def test_crash_between_sbatch_and_journalling_the_job_id(slurm_cluster, slurm_project, crash_after_submit):
     project = slurm_project
     ledger = project.root / "ledger.txt"
     labels = ["a", "b", "c"]
     ledger_batch(project, "crashy", ledger, labels, backend="slurm-crashy", sleep=0.5)
-    (project.root / "batches" / "crashy" / "batchconf.py").write_text(CRASHY_PLUGIN)
+    plugin = crash_after_submit("agybatch_slurm.backend:SlurmBackend", "slurm-crashy")
+    (project.root / "batches" / "crashy" / "batchconf.py").write_text(plugin)
 
     result = project.run("run", "crashy", env={"CRASH_AFTER_SUBMITTING": "b"})
     assert result.code == -signal.SIGKILL
