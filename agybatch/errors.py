@@ -54,3 +54,13 @@ class SubmitError(Exception):
 
 class PollError(Exception):
     """Raised by :meth:`Backend.poll` for a transient failure; the runner retries next round."""
+
+
+class CannotTell(Exception):
+    """Raised by a backend that cannot answer a question at all, as opposed to failing to.
+
+    :meth:`Backend.recover` raises it when it cannot know whether a key was
+    submitted (the runner then reports the task ``lost`` rather than risk a
+    second submission); :meth:`Backend.logs` and the output methods raise it
+    when the backend keeps no output it can hand over.
+    """

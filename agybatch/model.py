@@ -44,6 +44,7 @@ class Outcome(str, enum.Enum):
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
     STALLED = "stalled"
+    RATE_LIMITED = "rate_limited"
     LOST = "lost"
     SKIPPED = "skipped"
     ERROR = "error"

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 
-from .errors import PollError, SubmitError
+from .errors import CannotTell, PollError, SubmitError
 from .manager import call_hook
 from .model import JobState, JobStatus, Outcome, RunSummary
 from .queue import TaskQueue
@@ -125,7 +125,7 @@ class Runner:
                 continue
             try:
                 job_id = self.backend.recover(rec.submit_key)
-            except NotImplementedError:
+            except CannotTell:
                 self._finish(rec, Outcome.LOST, None, reason=(
                     f"the runner stopped mid-submission and the {self.batch.backend} backend "
                     "cannot tell whether the job was submitted"))
@@ -164,7 +164,7 @@ class Runner:
     def _submit(self, rec: TaskRecord) -> None:
         rec.attempts += 1
         rec.phase = "intent"
-        rec.submit_key = rec.next_key(self.session.run_id, getattr(self.backend, "spends_recovered_keys", False))
+        rec.submit_key = rec.next_key(self.session.run_id, self.backend.spends_recovered_keys)
         self._journal(rec, ("intent", None, None, rec.submit_key))
         try:
             job = self.backend.submit(rec.task, rec.submit_key)
@@ -272,7 +272,7 @@ class Runner:
 
     def _arm_task_timeout(self, rec: TaskRecord) -> None:
         timeout = rec.task.timeout
-        if timeout and rec.state is JobState.RUNNING and not getattr(self.backend, "enforces_timeout", False):
+        if timeout and rec.state is JobState.RUNNING and not self.backend.enforces_timeout:
             self._add_timer((rec.started_at or rec.submitted_at) + timeout, rec, "timeout")
 
     def _due_timers(self, now: float):
@@ -325,12 +325,12 @@ class Runner:
         self._stop([r for r in active if r.state is not JobState.QUEUED], running_outcome, reason)
         stalled = Outcome.STALLED if running_outcome is Outcome.TIMED_OUT else running_outcome
         self._stop(queued, stalled, reason)
-        self._settle_by = time.time() + CANCEL_SETTLE + getattr(self.backend, "grace", 0)
+        self._settle_by = time.time() + CANCEL_SETTLE + self.backend.grace
 
     def _stop(self, records: list, outcome: Outcome, reason: str) -> None:
         if not records:
             return
-        settle_by = time.time() + CANCEL_SETTLE + getattr(self.backend, "grace", 0)
+        settle_by = time.time() + CANCEL_SETTLE + self.backend.grace
         with self.journal.transaction():
             for rec in records:
                 rec.stop_outcome, rec.stop_reason = outcome, reason
@@ -382,8 +382,9 @@ class Runner:
             self._schedule.forget(rec.job_id)
         if rec.submitted_at is not None:
             rec.ended_at = ended_at or time.time()
-        if rec.job_id and rec.log_path is None and hasattr(self.backend, "log_path"):
-            rec.log_path = str(self.backend.log_path(rec.job_id))
+        if rec.job_id and rec.log_path is None:
+            path = self.backend.log_path(rec.job_id)
+            rec.log_path = str(path) if path is not None else None
         self._journal(rec, ("final", rec.job_id, outcome.value, reason))
         self._tell("on_state_change", task=rec.task, job=job, previous=previous or rec.state, outcome=outcome)
         for dependent, why in self._queue.settled(rec):

@@ -11,7 +11,24 @@ from __future__ import annotations
 
 import math
 
-from .config import PollPolicy
+import attrs
+
+@attrs.frozen
+class PollPolicy:
+    """Capped exponential backoff: wait ``initial``, multiply by ``factor``, never above ``max``."""
+
+    initial: float = 2.0
+    max: float = 30.0
+    factor: float = 2.0
+
+    def intervals(self):
+        """Yield the successive waits forever."""
+        interval = self.initial
+        while True:
+            yield interval
+            interval = min(self.max, interval * self.factor)
+
+
 
 #: Seconds after the expected end at which the first targeted poll lands.
 EXPECTED_MARGIN = 0.25

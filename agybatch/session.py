@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import attrs
 
-from .config import BatchSpec
+from .batchfile import BatchSpec
 from .project import Project
 
 

@@ -54,7 +54,7 @@ def test_json_is_the_only_thing_on_stdout(project):
     data = json.loads(result.out)
     assert set(data) >= {"run_id", "batch", "backend", "exit_code", "verdict", "started_at", "ended_at",
                          "duration_s", "counts", "tasks"}
-    assert set(data["counts"]) == {"succeeded", "failed", "cancelled", "timed_out", "stalled", "lost",
+    assert set(data["counts"]) == {"succeeded", "failed", "cancelled", "timed_out", "stalled", "rate_limited", "lost",
                                    "skipped", "error"}
     task = data["tasks"][0]
     assert set(task) >= {"label", "outcome", "job_id", "attempts", "exit_code", "submitted_at", "started_at",

@@ -1,5 +1,5 @@
 """The poll schedule: capped backoff without history, targeted polls with it."""
-from agybatch.config import PollPolicy
+from agybatch.schedule import PollPolicy
 from agybatch.schedule import EXPECTED_MARGIN, PollSchedule
 
 

@@ -11,8 +11,13 @@ from typing import Optional
 
 import attrs
 
-from ..config import PollPolicy
+from ..errors import CannotTell
 from ..model import JobStatus, Task
+from ..schedule import PollPolicy
+
+#: What :meth:`Backend.read_output` hands a result parser at most: the head and the tail of the output.
+OUTPUT_HEAD = 256 * 1024
+OUTPUT_TAIL = 2 * 1024 * 1024
 
 
 @attrs.frozen
@@ -26,13 +31,28 @@ class BackendContext:
     options: dict = attrs.field(factory=dict)
 
 
+@attrs.frozen
+class Output:
+    """A piece of a job's output, as :meth:`Backend.read_from` returns it.
+
+    :ivar text: the output from the requested offset on (UTF-8, undecodable bytes replaced).
+    :ivar next_offset: the offset to ask for next time.
+    :ivar dropped: bytes of the requested range the backend no longer has
+        (cut from the middle by the log cap); they came before ``text``.
+    """
+
+    text: str
+    next_offset: int
+    dropped: int = 0
+
+
 class Backend:
     """Base class and reference of the backend protocol.
 
     Class attributes describe the backend to the loader:
 
     :cvar task_options: extra ``[[task]]`` keys this backend accepts, name -> type.
-    :cvar poll_defaults: the :class:`~agybatch.config.PollPolicy` used unless
+    :cvar poll_defaults: the :class:`~agybatch.schedule.PollPolicy` used unless
         ``[batch.poll]`` overrides it.
     :cvar supports_events: True if :meth:`wait` reports completions as they
         happen; the runner then never sleeps a poll interval.
@@ -42,6 +62,12 @@ class Backend:
     :cvar spends_recovered_keys: True if :meth:`recover` answering None
         spends the key for good; the runner then submits the task again under
         ``<key>.r2`` (``.r3``, ...) instead of the same key.
+    :cvar watches_output: True if :meth:`output_marks` works, so the runner
+        can end a job that went silent (``idle_timeout``); a batch that sets
+        ``idle_timeout`` on a backend without it is refused when it loads.
+    :cvar grace: seconds between asking a job to stop and forcing it; the
+        runner waits this long (and a little more) for a cancelled job's
+        final state before it gives up on it.
     """
 
     name = "?"
@@ -50,6 +76,8 @@ class Backend:
     supports_events = False
     enforces_timeout = False
     spends_recovered_keys = False
+    watches_output = False
+    grace: float = 0.0
 
     def __init__(self, context: BackendContext) -> None:
         self.context = context
@@ -87,11 +115,11 @@ class Backend:
         key is idempotent (a late duplicate is refused) get the same key
         again; backends that set :attr:`spends_recovered_keys` make sure of it
         by spending the key, and the runner submits the task under a new one.
-        Raise NotImplementedError where the backend cannot tell (no idempotency
-        key); the runner then reports the task ``lost`` rather than risk
-        running it twice.
+        Raise :class:`~agybatch.errors.CannotTell` where the backend cannot
+        tell (no idempotency key); the runner then reports the task ``lost``
+        rather than risk running it twice.
         """
-        raise NotImplementedError
+        raise CannotTell(f"the {self.name} backend keeps no idempotency key")
 
     def poll(self, job_ids: list) -> dict:
         """Return ``{job_id: JobStatus}`` in one bulk call. A job the backend no
@@ -108,8 +136,42 @@ class Backend:
         raise NotImplementedError
 
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
-        """The job's output (its last ``tail`` lines when given)."""
-        raise NotImplementedError
+        """The job's output (its last ``tail`` lines when given).
+
+        Raise :class:`~agybatch.errors.CannotTell` if this backend keeps no output.
+        """
+        raise CannotTell(f"the {self.name} backend cannot fetch logs")
+
+    def log_path(self, job_id: str) -> Optional[Path]:
+        """The file on this machine that holds the job's output, or None if there is none."""
+        return None
+
+    def read_output(self, job_id: str) -> str:
+        """The job's output for a result parser: all of it, or when it is long its first
+        :data:`OUTPUT_HEAD` and last :data:`OUTPUT_TAIL` bytes joined by a newline.
+
+        The default cuts :meth:`logs`; backends with random access do better.
+        """
+        text = self.logs(job_id)
+        data = text.encode("utf-8", "replace")
+        if len(data) <= OUTPUT_HEAD + OUTPUT_TAIL:
+            return text
+        return (data[:OUTPUT_HEAD].decode("utf-8", "replace") + "\n"
+                + data[-OUTPUT_TAIL:].decode("utf-8", "replace"))
+
+    def read_from(self, job_id: str, offset: int) -> Output:
+        """The job's output from byte ``offset`` on (``agybatch logs --follow``).
+
+        The default reads all of :meth:`logs` and slices it; a backend that can
+        read a file from an offset does better.
+        """
+        data = self.logs(job_id).encode("utf-8", "replace")
+        return Output(data[offset:].decode("utf-8", "replace"), max(offset, len(data)))
+
+    def output_marks(self, job_ids: list) -> dict:
+        """``{job_id: mark}`` where a job's mark changes whenever its output grows (a size,
+        a modification time). Backends that set :attr:`watches_output` implement it."""
+        raise CannotTell(f"the {self.name} backend cannot watch job output")
 
     def close(self) -> None:
         """Release resources; jobs keep running."""

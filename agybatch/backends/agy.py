@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..config import PollPolicy
-from ..errors import BackendError, PollError, SubmitError
+from ..schedule import PollPolicy
+from ..errors import BackendError, CannotTell, PollError, SubmitError
 from ..model import JobState, JobStatus
 from ..units import parse_duration
 from . import Backend
@@ -209,7 +209,7 @@ class AgyBackend(Backend):
         if isinstance(found, str):
             self._submitted(key, found)
             return found
-        raise NotImplementedError(
+        raise CannotTell(
             "agy has no idempotency key and its job list shows no job that is surely this one")
 
     # -- watch --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..config import PollPolicy
+from ..schedule import PollPolicy
 from ..errors import JournalError, SubmitError
 from ..journal import ensure_private_dir
 from ..model import JobState, JobStatus

@@ -23,7 +23,7 @@ import re
 import sys
 
 from agybatch import hookimpl
-from agybatch.errors import JournalError
+from agybatch.errors import CannotTell, JournalError
 
 DEFAULT_TAIL = 40
 MAX_NAME = 80
@@ -94,7 +94,7 @@ def on_join(session, summary):
             continue
         try:
             text = backend.logs(task.job_id, tail)
-        except NotImplementedError:
+        except CannotTell:
             _warn(summary, f"the {session.batch.backend} backend cannot fetch logs; no failed-job logs saved")
             return
         except Exception as exc:

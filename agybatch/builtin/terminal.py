@@ -18,6 +18,7 @@ from agybatch.units import format_duration, printable
 COLOURS = {
     Outcome.SUCCEEDED: "GREEN", Outcome.FAILED: "RED", Outcome.ERROR: "RED", Outcome.LOST: "RED",
     Outcome.TIMED_OUT: "YELLOW", Outcome.STALLED: "YELLOW", Outcome.CANCELLED: "YELLOW",
+    Outcome.RATE_LIMITED: "YELLOW",
     Outcome.SKIPPED: "WHITE",
 }
 VERDICT_COLOURS = {"ok": "GREEN", "wipeout": "RED", "partial": "YELLOW", "interrupted": "YELLOW"}

@@ -5,7 +5,7 @@ import secrets
 import time
 from pathlib import Path
 
-from ..config import batch_from_journal, load_batch
+from ..batchfile import batch_from_journal, load_batch
 from ..errors import AgybatchError, NoTasksError, UsageError
 from ..manager import culprit
 from ..model import ExitCode

@@ -125,7 +125,7 @@ HOSTILE_IDS = ["../../../../tmp/agyb-evil", "/etc/agyb-evil", "$(touch pwned-id)
 BACKEND_PLUGIN = """
 from agybatch import hookimpl, JobState, JobStatus
 from agybatch.backends import Backend
-from agybatch.config import PollPolicy
+from agybatch.schedule import PollPolicy
 
 IDS = {ids}
 

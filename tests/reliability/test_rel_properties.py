@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agybatch.cli.common import collect
-from agybatch.config import BATCH_KEYS, POLL_KEYS, TASK_KEYS, load_batch
+from agybatch.batchfile import BATCH_KEYS, POLL_KEYS, TASK_KEYS, load_batch
 from agybatch.errors import UsageError
 from agybatch.manager import build_manager
 from agybatch.model import Outcome, RunSummary, TaskResult, verdict_for

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Optional
 
 from agybatch.backends import Backend
-from agybatch.config import PollPolicy
+from agybatch.schedule import PollPolicy
 from agybatch.errors import BackendError, PollError, SubmitError
 from agybatch.model import JobState, JobStatus
 

@@ -31,8 +31,8 @@ from typing import Optional
 
 from agybatch.backends import Backend
 from agybatch.backends.local import tail_file
-from agybatch.config import PollPolicy
-from agybatch.errors import BackendError, PollError, SubmitError
+from agybatch.schedule import PollPolicy
+from agybatch.errors import BackendError, CannotTell, PollError, SubmitError
 from agybatch.model import JobState, JobStatus
 
 from . import options as opts
@@ -156,7 +156,7 @@ class SlurmBackend(Backend):
         """The job ID whose comment is ``agybatch:KEY`` (squeue, else sacct); None if Slurm never had it."""
         found = self._find(key)
         if found is UNKNOWN:
-            raise NotImplementedError("the job left squeue and this cluster keeps no accounting")
+            raise CannotTell("the job left squeue and this cluster keeps no accounting")
         return found
 
     def _find(self, key: str):

@@ -15,6 +15,7 @@ import attrs
 from .errors import ConfigError
 from .model import Task
 from .project import Project, load_toml
+from .schedule import PollPolicy
 from .template import apply_templates
 from .units import parse_duration
 
@@ -27,22 +28,6 @@ POLL_KEYS = {"initial", "max", "factor"}
 TASK_KEYS = {"label", "command", "timeout", "cwd", "env", "vars", "needs", "tags", *RETRY_KEYS}
 STALLED_ACTIONS = ("cancel", "leave")
 RETRYABLE = ("failed", "timed_out", "lost", "error", "stalled")
-
-
-@attrs.frozen
-class PollPolicy:
-    """Capped exponential backoff: wait ``initial``, multiply by ``factor``, never above ``max``."""
-
-    initial: float = 2.0
-    max: float = 30.0
-    factor: float = 2.0
-
-    def intervals(self):
-        """Yield the successive waits forever."""
-        interval = self.initial
-        while True:
-            yield interval
-            interval = min(self.max, interval * self.factor)
 
 
 @attrs.frozen
