@@ -65,7 +65,9 @@ class Task:
     absolute. ``options`` holds the backend-specific keys (e.g. ``prompt``).
     ``needs`` names tasks that must succeed first; a failed attempt whose
     outcome is in ``retry_on`` is tried again up to ``retries`` times, waiting
-    ``retry_backoff`` seconds, doubled each time.
+    ``retry_backoff`` seconds, doubled each time. ``max_log_size`` caps the
+    job's log in bytes (None: no cap); past it the backend keeps the head and
+    the tail.
     """
 
     label: str
@@ -79,6 +81,7 @@ class Task:
     retries: int = 0
     retry_backoff: float = 30.0
     retry_on: tuple = ("failed",)
+    max_log_size: Optional[int] = None
 
     def to_dict(self) -> dict:
         data = attrs.asdict(self)
