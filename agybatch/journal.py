@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     log_path TEXT,
     not_before REAL,
     last_outcome TEXT,
+    duration_label TEXT,
     PRIMARY KEY (run_id, label)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -72,6 +73,7 @@ ADDED_COLUMNS = (
     ("tasks", "last_outcome", "TEXT", None),
     ("runs", "joined_at", "REAL",
      "UPDATE runs SET joined_at = COALESCE(ended_at, started_at) WHERE exit_code IS NOT NULL"),
+    ("tasks", "duration_label", "TEXT", None),
 )
 
 #: Seconds a journal write waits for another process's write to finish.
@@ -81,6 +83,7 @@ BUSY_TIMEOUT = 10.0
 TASK_FIELDS = (
     "phase", "submit_key", "job_id", "attempts", "state", "exit_code", "submitted_at",
     "started_at", "ended_at", "outcome", "reason", "log_path", "not_before", "last_outcome",
+    "duration_label",
 )
 
 
@@ -323,7 +326,35 @@ class Journal:
             params.append(label)
         return self._read(sql + " ORDER BY id", params)
 
+    def outcome_counts(self, batch=None) -> dict:
+        """``{run_id: {outcome: n}}`` of every run (of one batch), in one query."""
+        sql = "SELECT t.run_id, t.outcome, COUNT(*) AS n FROM tasks t"
+        params = []
+        if batch is not None:
+            sql += " JOIN runs r ON r.run_id = t.run_id WHERE r.batch=?"
+            params.append(batch)
+        found: dict = {}
+        for row in self._read(sql + " GROUP BY t.run_id, t.outcome", params):
+            if row["outcome"]:
+                found.setdefault(row["run_id"], {})[row["outcome"]] = row["n"]
+        return found
+
     # -- history ---------------------------------------------------------------
+
+    def latest_tasks(self, batch: str, runs: int = 20) -> dict:
+        """``{label: row}``: each label's task row (with ``took`` and ``run_id``) in the newest of the
+        last ``runs`` finished runs of ``batch`` that has it."""
+        rows = self._read(
+            "SELECT t.label, t.outcome, t.run_id, t.ended_at - t.submitted_at AS took FROM tasks t"
+            " JOIN (SELECT run_id, started_at FROM runs WHERE batch=? AND exit_code IS NOT NULL"
+            "       ORDER BY started_at DESC, rowid DESC LIMIT ?) r ON r.run_id = t.run_id"
+            " ORDER BY r.started_at DESC, t.seq",
+            (batch, runs),
+        )
+        found: dict = {}
+        for row in rows:
+            found.setdefault(row["label"], row)
+        return found
 
     def durations(self, batch: str, exclude_run: str | None = None, runs: int = 20,
                   before: float | None = None) -> dict:

@@ -134,12 +134,17 @@ def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def failure(hook, name: str, exc: BaseException) -> str:
+    """The one line that reports a plugin's exception: ``plugin 'x' failed in on_join: KeyError: 'y'``."""
+    return f"plugin {culprit(hook, exc)!r} failed in {name}: {_brief(exc)}"
+
+
 def call_hook(pm, name: str, errors: list | None = None, **kwargs):
     """Call hook ``name``; a plugin that raises is reported by name instead of ending the run.
 
     :class:`~agybatch.errors.AgybatchError` propagates (a plugin's deliberate
-    refusal). Any other exception becomes a one-line message, appended to
-    ``errors`` when given and printed on stderr.
+    refusal). Any other exception becomes the one line of :func:`failure`,
+    appended to ``errors`` when given and printed on stderr.
     """
     hook = getattr(pm.hook, name)
     try:
@@ -147,11 +152,41 @@ def call_hook(pm, name: str, errors: list | None = None, **kwargs):
     except AgybatchError:
         raise
     except Exception as exc:
-        message = f"plugin {culprit(hook, exc)!r} failed in {name}: {_brief(exc)}"
+        message = failure(hook, name, exc)
         if errors is not None:
             errors.append(message)
         print(f"agybatch: warning: {message}", file=sys.stderr)
         return None
+
+
+def call_strict(pm, name: str, historic: bool = False, **kwargs):
+    """Call hook ``name`` where nothing is sound after a failure (``addoption``, ``configure``,
+    ``on_session_start``, the ``register_*`` hooks): a plugin's exception becomes an
+    :class:`~agybatch.errors.AgybatchError` (exit 3) with the one line of :func:`failure`."""
+    hook = getattr(pm.hook, name)
+    try:
+        return hook.call_historic(kwargs=kwargs) if historic else hook(**kwargs)
+    except AgybatchError:
+        raise
+    except Exception as exc:
+        raise AgybatchError(failure(hook, name, exc)) from None
+
+
+def registered(pm, hook_name: str) -> dict:
+    """Call a ``register_*`` hook and return what was registered, by name.
+
+    Precedence: pluggy calls the plugins registered last first, and the first
+    registration of a name wins, so a plugin overrides a built-in of the same
+    name, ``-p`` and ``AGYBATCH_LOAD_PLUGINS`` override entry points, and a
+    batch folder's ``batchconf.py`` overrides everything.
+    """
+    found: dict = {}
+
+    def register(name, value=None):
+        found.setdefault(name, value)
+
+    call_strict(pm, hook_name, register=register)
+    return found
 
 
 def culprit(hook, exc: BaseException) -> str:

@@ -47,6 +47,7 @@ class TaskRecord:
     last_outcome: Optional[Outcome] = None
     stop_outcome: Optional[Outcome] = None
     stop_reason: Optional[str] = None
+    duration_label: Optional[str] = None
 
     @property
     def label(self) -> str:
@@ -96,6 +97,7 @@ class TaskRecord:
             outcome=Outcome(row["outcome"]) if row["outcome"] else None, reason=row["reason"],
             log_path=row["log_path"], not_before=row["not_before"],
             last_outcome=Outcome(row["last_outcome"]) if row["last_outcome"] else None,
+            duration_label=_column(row, "duration_label"),
         )
 
     def result(self) -> TaskResult:
@@ -103,5 +105,10 @@ class TaskRecord:
             label=self.label, outcome=self.outcome, job_id=self.job_id, attempts=self.attempts,
             exit_code=self.exit_code, submitted_at=self.submitted_at, started_at=self.started_at,
             ended_at=self.ended_at, reason=self.reason, log_path=self.log_path,
-            state=self.state.value if self.state else self.phase,
+            state=self.state.value if self.state else self.phase, duration_label=self.duration_label,
         )
+
+
+def _column(row, name: str):
+    """``row[name]``, or None for a journal read read-only before an upgrade added the column."""
+    return row[name] if name in row.keys() else None

@@ -95,3 +95,16 @@ def printable(text) -> str:
     """``text`` with control characters (newlines, escapes) shown as ``\\xNN``, never interpreted."""
     return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 256
                         else "\\u%04x" % ord(m.group()), str(text))
+
+
+def non_negative(text: str) -> int:
+    """An argparse ``type`` for whole numbers >= 0 (plugins adding such options use it too)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value

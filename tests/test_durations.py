@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agybatch.builtin.durations import DEFAULTS, duration_label, median, settings
+from agybatch.builtin.durations import duration_label
+from agybatch.history import DEFAULTS, Usual, median, settings
 from agybatch.model import Outcome, TaskResult
 
 
@@ -24,7 +25,13 @@ def result(label, outcome, took, queued=0.0, **kw):
     (TaskResult("never", Outcome.SKIPPED), None, "never (skipped)"),
 ])
 def test_labels(task, usual, expected):
+    usual = None if usual is None else Usual(usual, DEFAULTS["min_runs"])
     assert duration_label(task, usual, DEFAULTS) == expected
+
+
+def test_no_comparison_below_min_runs():
+    task = result("audit:internal-links", Outcome.FAILED, 720)
+    assert duration_label(task, Usual(232, DEFAULTS["min_runs"] - 1), DEFAULTS) == "audit:internal-links (12m, failed)"
 
 
 def test_unsettled_task_of_an_interrupted_run():

@@ -46,7 +46,7 @@ def test_each_outcome_maps_to_its_junit_element(tmp_path):
     suite = root.find("testsuite")
     assert suite.get("name") == "night\\x01ly" and suite.get("id") == "r1"
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == \
-        ("9", "4", "2", "2")
+        ("10", "4", "3", "2")
     kinds = {}
     for case in root.iter("testcase"):
         assert case.get("classname") == "night\\x01ly"
@@ -57,6 +57,7 @@ def test_each_outcome_maps_to_its_junit_element(tmp_path):
         "succeeded": ([], False), "failed": (["failure"], "failed"), "cancelled": (["failure"], "cancelled"),
         "timed_out": (["failure"], "timed_out"), "stalled": (["failure"], "stalled"),
         "lost": (["error"], "lost"), "skipped": (["skipped"], "skipped"), "error": (["error"], "error"),
+        "rate_limited": (["error"], "rate_limited"),
         "unsettled": (["skipped"], "unsettled"),
     }
     by_name = cases(root)

@@ -15,8 +15,11 @@ retried), and
 runs needed before comparing), ``history = 20`` (runs looked at) and
 ``ignore_below = "1s"`` (no comparison when both times are shorter).
 
-``on_join`` is ``tryfirst``, so reporters and ``notify`` see the labels; the
-medians are left in ``session.stash["durations.usual"]`` (label -> seconds).
+The statistics come from :mod:`agybatch.history`, the one owner of medians
+and "usual". ``on_join`` is ``tryfirst``, so reporters and ``notify`` see the
+labels; it journals them, so ``agybatch report`` shows the labels the run
+showed (none when the run had ``-p no:durations``). The medians are left in
+``session.stash["durations.usual"]`` (label -> seconds).
 """
 from __future__ import annotations
 
@@ -25,42 +28,9 @@ import time
 from typing import Optional
 
 from agybatch import hookimpl
-from agybatch.units import format_duration, parse_duration, printable
-
-DEFAULTS = {"factor": 2.0, "min_runs": 3, "history": 20, "ignore_below": 1.0}
-
-
-def median(values) -> Optional[float]:
-    """The median of ``values``, or None when there are none."""
-    import statistics
-
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def settings(table: Optional[dict]) -> dict:
-    """``[durations]`` over the defaults, validated; ValueError with a readable message."""
-    if table is None:
-        table = {}
-    if not isinstance(table, dict):
-        raise ValueError("[durations] must be a table")
-    result = dict(DEFAULTS)
-    for key, value in table.items():
-        if key not in DEFAULTS:
-            raise ValueError(f"unknown key {key!r} (known: {', '.join(DEFAULTS)})")
-        if key == "ignore_below":
-            result[key] = parse_duration(value)
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{key} must be a number, got {value!r}")
-        if key == "factor" and value <= 1:
-            raise ValueError(f"factor must be greater than 1, got {value!r}")
-        if key in ("min_runs", "history") and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
-        result[key] = value
-    if result["min_runs"] > result["history"]:
-        raise ValueError("min_runs must not exceed history")
-    return result
+from agybatch.errors import JournalError
+from agybatch.history import History, Usual, ratio_text, settings, unusual
+from agybatch.units import format_duration, printable
 
 
 @hookimpl
@@ -68,20 +38,15 @@ def register_tables(register):
     register("durations", settings)
 
 
-def ratio_text(ratio: float) -> str:
-    """``3.1× usual``; two decimals below 0.1."""
-    return f"{ratio:.2f}× usual" if ratio < 0.1 else f"{ratio:.1f}× usual"
-
-
-def duration_label(task, usual: Optional[float], conf: dict, now: Optional[float] = None) -> str:
-    """The label of one :class:`~agybatch.model.TaskResult`, compared with ``usual`` seconds.
+def duration_label(task, usual: Optional[Usual], conf: dict, now: Optional[float] = None) -> str:
+    """The label of one :class:`~agybatch.model.TaskResult`, compared with its ``usual`` duration.
 
     It is a display string: control characters of the label are shown escaped.
     """
     return printable(_label(task, usual, conf, now))
 
 
-def _label(task, usual: Optional[float], conf: dict, now: Optional[float]) -> str:
+def _label(task, usual: Optional[Usual], conf: dict, now: Optional[float]) -> str:
     if task.outcome is None:
         state = task.state or "unsettled"
         start = task.submitted_at or task.started_at
@@ -98,30 +63,33 @@ def _label(task, usual: Optional[float], conf: dict, now: Optional[float]) -> st
         queued = task.started_at - task.submitted_at
         if queued >= 1.0 and queued >= took / 4:
             parts.append(f"{format_duration(queued)} queued")
-    if usual and max(took, usual) >= conf["ignore_below"]:
-        ratio = took / usual
-        if ratio >= conf["factor"] or ratio <= 1 / conf["factor"]:
-            parts.append(ratio_text(ratio))
+    ratio = unusual(took, usual, conf, floor=conf["ignore_below"])
+    if ratio is not None:
+        parts.append(ratio_text(ratio))
     return f"{task.label} ({', '.join(parts)})"
-
-
-def usual_durations(journal, batch: str, exclude_run: Optional[str], conf: dict) -> dict:
-    """``{label: median seconds}`` for labels with at least ``min_runs`` earlier runs."""
-    history = journal.durations(batch, exclude_run=exclude_run, runs=conf["history"])
-    return {label: median(values) for label, values in history.items() if len(values) >= conf["min_runs"]}
 
 
 @hookimpl(tryfirst=True)
 def on_join(session, summary):
     conf = settings(session.batch.tables.get("durations"))
     try:
-        usual = usual_durations(session.journal, session.batch.name, session.run_id, conf)
+        usual = History(session.journal, session.batch.name, conf["history"]).usual_durations(session.run_id)
     except Exception as exc:  # history is a nicety: labels without it beat no labels
-        message = f"durations: cannot read the run history: {exc}"
-        summary.plugin_errors.append(message)
-        print(f"agybatch: warning: {message}", file=sys.stderr)
+        _warn(summary, f"cannot read the run history: {exc}")
         usual = {}
-    session.stash["durations.usual"] = usual
+    session.stash["durations.usual"] = {label: u.median for label, u in usual.items() if u.runs >= conf["min_runs"]}
     now = time.time()
     for task in summary.tasks:
         task.duration_label = duration_label(task, usual.get(task.label), conf, now)
+    try:
+        with session.journal.transaction():
+            for task in summary.tasks:
+                session.journal.update_task(session.run_id, task.label, duration_label=task.duration_label)
+    except JournalError as exc:
+        _warn(summary, f"cannot record the labels in the journal: {exc}")
+
+
+def _warn(summary, message: str) -> None:
+    message = f"durations: {message}"
+    summary.plugin_errors.append(message)
+    print(f"agybatch: warning: {message}", file=sys.stderr)

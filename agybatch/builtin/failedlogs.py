@@ -52,7 +52,7 @@ def log_file_name(label: str, job_id: str) -> str:
 
 @hookimpl
 def addoption(parser):
-    from agybatch.cli.main import non_negative
+    from agybatch.units import non_negative
 
     parser.add_argument("--failed-log-tail", dest="failed_log_tail", type=non_negative, metavar="N",
                         default=None, help=f"save the last N log lines of each failed job (default "

@@ -33,7 +33,7 @@ import sys
 from agybatch import hookimpl
 from agybatch.errors import LockHeldError, UsageError
 from agybatch.model import ExitCode
-from agybatch.manager import call_hook
+from agybatch.manager import call_hook, registered
 
 
 @hookimpl
@@ -71,15 +71,9 @@ class Notifier:
         self._errors: list = []
 
     def sink_types(self) -> dict:
-        """Every registered sink type, by name (a plugin's registration wins over a built-in)."""
+        """Every registered sink type, by name (precedence as :func:`agybatch.manager.registered`)."""
         if self._types is None:
-            found: dict = {}
-
-            def register(name, factory):
-                found.setdefault(name, factory)
-
-            self.config.pluginmanager.hook.register_sinks(register=register)
-            self._types = found
+            self._types = registered(self.config.pluginmanager, "register_sinks")
         return self._types
 
     @hookimpl

@@ -7,21 +7,11 @@ stderr so stdout carries only the JSON object. Colours follow ``--color``
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from agybatch import hookimpl
-from agybatch.model import Outcome
 from agybatch.units import format_duration, printable
-
-COLOURS = {
-    Outcome.SUCCEEDED: "GREEN", Outcome.FAILED: "RED", Outcome.ERROR: "RED", Outcome.LOST: "RED",
-    Outcome.TIMED_OUT: "YELLOW", Outcome.STALLED: "YELLOW", Outcome.CANCELLED: "YELLOW",
-    Outcome.RATE_LIMITED: "YELLOW",
-    Outcome.SKIPPED: "WHITE",
-}
-VERDICT_COLOURS = {"ok": "GREEN", "wipeout": "RED", "partial": "YELLOW", "interrupted": "YELLOW"}
 
 
 @hookimpl
@@ -30,34 +20,21 @@ def configure(config):
         config.pluginmanager.register(TerminalReporter(config), "terminalreporter")
 
 
-def want_colour(choice: str, stream) -> bool:
-    if choice == "yes":
-        return True
-    if choice == "no" or os.environ.get("NO_COLOR"):
-        return False
-    return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
-
-
 class TerminalReporter:
     """Writes the run's progress and summary; swap it out with ``-p no:terminal``."""
 
     def __init__(self, config, stream=None) -> None:
+        from agybatch.report.colour import painter, want_colour
+
         option = config.option
         self.stream = stream or (sys.stderr if getattr(option, "json", False) else sys.stdout)
         self.verbosity = getattr(option, "verbose", 0)
-        self.colour = want_colour(getattr(option, "color", "auto"), self.stream)
+        self.paint = painter(want_colour(getattr(option, "color", "auto"), self.stream))
         self.live = self.stream.isatty() and self.verbosity >= 0
         self._line_shown = False
         self._started = time.time()
 
     # -- output primitives --------------------------------------------------------
-
-    def paint(self, text: str, colour: str | None, bold: bool = False) -> str:
-        if not self.colour or not colour:
-            return text
-        from colorama import Fore, Style
-
-        return f"{Style.BRIGHT if bold else ''}{getattr(Fore, colour)}{text}{Style.RESET_ALL}"
 
     def line(self, text: str = "") -> None:
         self._clear()
@@ -94,7 +71,7 @@ class TerminalReporter:
             n = len(session.batch.tasks)
             self.line(self.paint(
                 f"agybatch {verb} batch {session.batch.name!r}: {n} task{'s' * (n != 1)} "
-                f"on {session.batch.backend} · run {session.run_id}", None, bold=True))
+                f"on {session.batch.backend} · run {session.run_id}", "heading", True))
 
     @hookimpl
     def on_submit(self, session, task, job):
@@ -106,7 +83,7 @@ class TerminalReporter:
         if outcome is not None and self.verbosity >= 0:
             took = _took(job)
             text = f"{outcome.text:<10} {printable(task.label)}{f' ({took})' if took else ''}"
-            self.line(self.paint(text, COLOURS[outcome]))
+            self.line(self.paint(text, outcome.value))
         elif self.verbosity > 0 and job is not None:
             self.line(f"{job.state.value:<10} {printable(task.label)} ({printable(job.job_id)})")
 
@@ -127,27 +104,8 @@ class TerminalReporter:
         from agybatch.report.summary import terminal_lines
 
         self._clear()
-        for text in terminal_lines(summary, self.paint_key, self.verbosity):
+        for text in terminal_lines(summary, self.paint, self.verbosity):
             self.line(text)
-
-    def summary_line(self, summary) -> str:
-        from agybatch.report.summary import status_line
-
-        return status_line(summary, self.paint_key)
-
-    def paint_key(self, text: str, key: str | None, bold: bool = False) -> str:
-        """Colour ``text`` for an outcome value or a verdict (the ``paint`` of the summary module)."""
-        return self.paint(text, colour_for(key), bold)
-
-
-def colour_for(key: str | None) -> str | None:
-    """The terminal colour of an outcome value (``failed``), ``unsettled`` or a verdict (``ok``)."""
-    if key in VERDICT_COLOURS:
-        return VERDICT_COLOURS[key]
-    try:
-        return COLOURS[Outcome(key)]
-    except ValueError:
-        return None
 
 
 def _took(job) -> str:

@@ -4,14 +4,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import AgybatchError, UsageError
-from ..manager import build_manager, culprit
+from ..errors import UsageError
+from ..model import OUTCOME_ORDER
+from ..manager import build_manager, registered
 from ..project import Project, load_project
 from ..session import Config
+from ..units import iso
 
-
-def plugin_specs(options, project: Project | None) -> tuple:
-    return tuple(getattr(options, "plugins", None) or ())
+#: Every outcome with a count of 0: the ``counts`` object of ``--json`` lists them all.
+ZERO_COUNTS = {o.value: 0 for o in OUTCOME_ORDER}
 
 
 def make_config(options, project: Project, batch_folder: Path | None = None) -> Config:
@@ -19,27 +20,8 @@ def make_config(options, project: Project, batch_folder: Path | None = None) -> 
     project_plugins = project.settings.get("plugins", [])
     if not isinstance(project_plugins, list) or not all(isinstance(p, str) for p in project_plugins):
         raise UsageError(f"{project.settings_path}: 'plugins' must be a list of module names")
-    pm, origins = build_manager(plugin_specs(options, project), project_plugins, batch_folder)
+    pm, origins = build_manager(tuple(getattr(options, "plugins", None) or ()), project_plugins, batch_folder)
     return Config(option=options, pluginmanager=pm, project=project, plugin_origins=origins)
-
-
-def collect(pm, hook_name: str) -> dict:
-    """Call a ``register_*`` hook and return what was registered, by name."""
-    found: dict = {}
-
-    def register(name, value=None):
-        found[name] = value
-
-    hook = getattr(pm.hook, hook_name)
-    try:
-        hook(register=register)
-    except AgybatchError:
-        raise
-    except Exception as exc:
-        raise AgybatchError(
-            f"plugin {culprit(hook, exc)!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
-        ) from None
-    return found
 
 
 def open_journal(project: Project, read_only: bool = False):
@@ -73,7 +55,7 @@ def make_backend(config: Config, run_row):
     from ..backends import BackendContext
 
     settings = json.loads(run_row["settings"])
-    backends = collect(config.pluginmanager, "register_backends")
+    backends = registered(config.pluginmanager, "register_backends")
     name = run_row["backend"]
     if name not in backends:
         raise UsageError(f"run {run_row['run_id']} used backend {name!r}, which is not registered now")
@@ -87,3 +69,13 @@ def make_backend(config: Config, run_row):
 
 def print_json(data) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def run_json(row) -> dict:
+    """A run's journal row as ``status``, ``history`` and ``list`` print it in ``--json``."""
+    duration = None if row["ended_at"] is None else round(row["ended_at"] - row["started_at"], 3)
+    return {
+        "run_id": row["run_id"], "batch": row["batch"], "backend": row["backend"],
+        "exit_code": row["exit_code"], "verdict": row["verdict"] or "unfinished",
+        "started_at": iso(row["started_at"]), "ended_at": iso(row["ended_at"]), "duration_s": duration,
+    }

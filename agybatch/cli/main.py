@@ -14,6 +14,7 @@ import sys
 from .. import __version__
 from ..errors import AgybatchError, UsageError
 from ..model import ExitCode
+from ..units import non_negative
 
 COMMANDS = {
     "run": ("agybatch.cli.run", "cmd_run", "fan out a batch, wait, join"),
@@ -21,7 +22,7 @@ COMMANDS = {
     "status": ("agybatch.cli.show", "cmd_status", "show a run's tasks and states"),
     "logs": ("agybatch.cli.show", "cmd_logs", "print a task's log"),
     "cancel": ("agybatch.cli.cancel", "cmd_cancel", "cancel a run's unsettled jobs"),
-    "history": ("agybatch.cli.show", "cmd_history", "past runs of a batch"),
+    "history": ("agybatch.cli.history", "cmd_history", "past runs of a batch"),
     "report": ("agybatch.cli.report", "cmd_report", "a run's summary, HTML timeline or JUnit XML"),
     "list": ("agybatch.cli.show", "cmd_list", "the project's batches"),
     "plugins": ("agybatch.cli.show", "cmd_plugins", "loaded plugins and where they came from"),
@@ -86,17 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def non_negative(text: str) -> int:
-    """An argparse ``type`` for whole numbers >= 0 (plugins adding such options use it too)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def main(argv=None) -> int:
     """Run ``agybatch`` with ``argv`` and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -137,7 +127,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def finish_parse(parser, argv, known_plugins_hook=None) -> argparse.Namespace:
+def finish_parse(parser, argv) -> argparse.Namespace:
     """The full parse, after plugins had their ``addoption`` call; ``verbose`` becomes -q..-v."""
     options = parser.parse_args(argv)
     options.verbose = options.verbose - options.quiet

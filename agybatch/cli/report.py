@@ -50,21 +50,11 @@ def cmd_report(parser, argv, known) -> int:
 
 def print_summary(report, options) -> None:
     """The run's summary as the end of ``agybatch run`` prints it, after one line naming the run."""
-    from ..builtin.terminal import colour_for, want_colour
+    from ..report.colour import painter, want_colour
     from ..report.summary import terminal_lines
     from ..units import printable
 
-    stream = sys.stdout
-    colour = want_colour(getattr(options, "color", "auto"), stream)
-
-    def paint(text, key=None, bold=False):
-        name = colour_for(key) if colour else None
-        if not name:
-            return text
-        from colorama import Fore, Style
-
-        return f"{Style.BRIGHT if bold else ''}{getattr(Fore, name)}{text}{Style.RESET_ALL}"
-
+    paint = painter(want_colour(getattr(options, "color", "auto"), sys.stdout))
     summary = report.summary
     if options.verbose >= 0:
         state = "unfinished (no verdict yet)" if report.unfinished else \

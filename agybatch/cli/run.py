@@ -7,13 +7,13 @@ from pathlib import Path
 
 from ..batchfile import batch_from_journal, load_batch
 from ..errors import AgybatchError, NoTasksError, UsageError
-from ..manager import culprit
+from ..manager import call_strict, registered
 from ..model import ExitCode
 from ..project import load_project, resolve_batch
 from ..records import TaskRecord
 from ..session import Session
 from .collect import apply_selection, collect_only
-from .common import collect, find_run, make_backend, make_config, open_journal, print_json, project_from_cwd
+from .common import find_run, make_backend, make_config, open_journal, print_json, project_from_cwd
 from .main import finish_parse
 
 
@@ -24,21 +24,11 @@ def new_run_id() -> str:
 
 def _setup(parser, argv, known, project, batch_folder):
     config = make_config(known, project, batch_folder)
-    hook = config.pluginmanager.hook
-    _guarded(hook.addoption, "addoption", parser=parser.subparsers[known.command])
+    pm = config.pluginmanager
+    call_strict(pm, "addoption", historic=True, parser=parser.subparsers[known.command])
     config.option = finish_parse(parser, argv)
-    _guarded(hook.configure, "configure", config=config)
+    call_strict(pm, "configure", historic=True, config=config)
     return config
-
-
-def _guarded(hook, name, **kwargs):
-    try:
-        hook.call_historic(kwargs=kwargs)
-    except AgybatchError:
-        raise
-    except Exception as exc:
-        err = AgybatchError(f"plugin {culprit(hook, exc)!r} failed in {name}: {type(exc).__name__}: {exc}")
-        raise err from None
 
 
 def cmd_run(parser, argv, known) -> int:
@@ -49,7 +39,7 @@ def cmd_run(parser, argv, known) -> int:
     pm = config.pluginmanager
     overrides = {"deadline": options.deadline, "max_parallel": options.max_parallel, "backend": options.backend}
     blocked = {spec[3:] for spec in options.plugins or () if spec.startswith("no:")}
-    batch = load_batch(batch_path, project, collect(pm, "register_backends"), collect(pm, "register_tables"),
+    batch = load_batch(batch_path, project, registered(pm, "register_backends"), registered(pm, "register_tables"),
                        overrides, blocked)
     if not batch.tasks:
         raise NoTasksError(f"{batch_path}: the batch has no [[task]] to run")
@@ -86,14 +76,14 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
     if run_row is None:
         context = BackendContext(run_id=session.run_id, state_dir=session.state_dir, run_dir=session.run_dir,
                                  batch_folder=batch.folder, options=batch.backend_options)
-        backend = collect(pm, "register_backends")[batch.backend](context)
+        backend = registered(pm, "register_backends")[batch.backend](context)
     else:
         backend = make_backend(config, run_row)
     session.backend = backend
     exit_code, error = ExitCode.INTERNAL_ERROR, None
     started = False
     try:
-        _start_session(pm, session)
+        call_strict(pm, "on_session_start", session=session)
         started = True
         if new:
             journal.create_run(session.run_id, batch.name, batch.path, batch.backend, batch.settings(),
@@ -101,7 +91,7 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
         if run_row is not None and _has_verdict(run_row):  # its runner died between verdict and on_join
             from ..report.data import summary_from_rows
 
-            summary = summary_from_rows(run_row, journal.tasks(session.run_id))[0]
+            summary = summary_from_rows(run_row, journal.tasks(session.run_id))
         else:
             summary = _run(session, backend, records, started_at, new)
         call_hook(pm, "on_join", summary.plugin_errors, session=session, summary=summary)
@@ -141,18 +131,8 @@ def _has_verdict(run_row) -> bool:
     return run_row["exit_code"] is not None and run_row["exit_code"] != ExitCode.INTERRUPTED
 
 
-def usual_durations(journal, batch: str, run_id: str) -> dict:
-    """Each label's median duration over the batch's earlier runs."""
-    from ..builtin.durations import median
+def usual_durations(journal, batch: str, run_id) -> dict:
+    """Each label's median duration over the batch's earlier runs (when its job is expected to end)."""
+    from ..history import History
 
-    return {label: median(took) for label, took in journal.durations(batch, exclude_run=run_id).items()}
-
-
-def _start_session(pm, session) -> None:
-    try:
-        pm.hook.on_session_start(session=session)
-    except AgybatchError:
-        raise
-    except Exception as exc:
-        raise AgybatchError(f"plugin {culprit(pm.hook.on_session_start, exc)!r} failed in "
-                            f"on_session_start: {type(exc).__name__}: {exc}") from None
+    return History(journal, batch).expected(exclude_run=run_id)

@@ -1,16 +1,17 @@
 """What a report shows, from a live run or rebuilt from the journal for any past run.
 
 :func:`from_journal` rebuilds the :class:`~agybatch.model.RunSummary` of a
-recorded run from its journal rows (duration labels recomputed the way the
-``durations`` plugin made them); :func:`from_summary` takes the summary a run
-just joined with. Both then go through :func:`build`, which adds what only
-the journal knows: each label's usual (median) duration over the runs of the
-same batch *before* this one, and the earlier attempts of retried tasks. So
-``agybatch run --html`` and a later ``agybatch report RUN_ID --html`` draw
-the same page.
+recorded run from its journal rows (with the duration labels the run
+journalled, if its ``durations`` plugin made any); :func:`from_summary` takes
+the summary a run just joined with. Both then go through :func:`build`, which
+adds what only the journal knows: each label's usual (median) duration over
+the runs of the same batch *before* this one (:mod:`agybatch.history`), and
+the earlier attempts of retried tasks. So ``agybatch run --html`` and a later
+``agybatch report RUN_ID --html`` draw the same page.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -18,19 +19,9 @@ from typing import Optional
 
 import attrs
 
-#: How many earlier finished runs of a batch the usual durations come from (as ``durations``).
-HISTORY_RUNS = 20
 #: Lines of a failed job's log shown in the HTML page and JUnit ``system-out``.
 TAIL_LINES = 40
 TAIL_BYTES = 64 * 1024
-
-
-@attrs.frozen
-class Usual:
-    """A label's usual duration: the median of ``runs`` earlier runs, in seconds."""
-
-    median_s: float
-    runs: int
 
 
 @attrs.frozen
@@ -49,7 +40,7 @@ class Report:
     """A run summary plus what reports show beside it.
 
     :ivar summary: the :class:`~agybatch.model.RunSummary`.
-    :ivar usual: ``{label: Usual}`` from earlier runs of the batch.
+    :ivar usual: ``{label: agybatch.history.Usual}`` from earlier runs of the batch.
     :ivar attempts: ``{label: [Attempt, ...]}`` for tasks that were retried.
     :ivar unfinished: the run has no verdict in the journal (still running,
         or its runner died; ``agybatch join`` finishes it).
@@ -117,11 +108,6 @@ def read_tail(path, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> Opt
     return "\n".join(kept) + ("\n" if kept else "")
 
 
-def usual_before(journal, batch: str, run_row, runs: int = HISTORY_RUNS) -> dict:
-    """``{label: [seconds, ...]}`` from up to ``runs`` finished runs of ``batch`` started before ``run_row``."""
-    return journal.durations(batch, exclude_run=run_row["run_id"], runs=runs, before=run_row["started_at"])
-
-
 def earlier_attempts(events) -> dict:
     """``{label: [Attempt, ...]}``: the attempts that ended in a retry, from journal event rows."""
     current: dict = {}
@@ -139,41 +125,23 @@ def earlier_attempts(events) -> dict:
     return found
 
 
-def durations_settings(tables: dict) -> dict:
-    """The ``[durations]`` settings of a batch's tables (the plugin's defaults if absent or invalid)."""
-    from ..builtin import durations
-
-    try:
-        return durations.settings(tables.get("durations"))
-    except ValueError:
-        return dict(durations.DEFAULTS)
-
-
-def build(summary, journal, run_row, unfinished: bool = False, runs: int = HISTORY_RUNS) -> Report:
+def build(summary, journal, run_row, unfinished: bool = False) -> Report:
     """A :class:`Report` for ``summary``, with usual durations and earlier attempts from ``journal``."""
-    from ..builtin.durations import median
+    from ..history import History, settings_or_defaults
 
-    history = usual_before(journal, summary.batch, run_row, runs)
-    usual = {label: Usual(median(values), len(values)) for label, values in history.items() if values}
+    window = settings_or_defaults(json.loads(run_row["settings"]).get("tables", {}))["history"]
+    usual = History(journal, summary.batch, window).usual_durations(run_row["run_id"], before=run_row["started_at"])
     attempts = earlier_attempts(journal.events(summary.run_id))
     return Report(summary=summary, usual=usual, attempts=attempts, unfinished=unfinished, host=_host())
 
 
 def from_summary(session, summary) -> Report:
     """The report of the run ``session`` just joined."""
-    run_row = session.journal.run(session.run_id)
-    runs = durations_settings(session.batch.tables)["history"]
-    return build(summary, session.journal, run_row, runs=runs)
+    return build(summary, session.journal, session.journal.run(session.run_id))
 
 
 def summary_from_rows(run_row, task_rows, now: Optional[float] = None):
-    """The :class:`~agybatch.model.RunSummary` of a recorded run, duration labels included.
-
-    Labels are made as the ``durations`` plugin makes them, with the batch's
-    ``[durations]`` settings as journalled and the history before the run.
-    """
-    import json
-
+    """The :class:`~agybatch.model.RunSummary` of a recorded run, with the duration labels it journalled."""
     from ..model import ExitCode, RunSummary
     from ..records import TaskRecord
 
@@ -184,25 +152,16 @@ def summary_from_rows(run_row, task_rows, now: Optional[float] = None):
         started_at=run_row["started_at"], ended_at=run_row["ended_at"] if exit_code is not None else (now or time.time()),
         tasks=tasks, interrupted=exit_code is None or exit_code == ExitCode.INTERRUPTED,
         poll_failures=run_row["poll_failures"] or 0,
-    ), json.loads(run_row["settings"]).get("tables", {})
+    )
 
 
 def from_journal(journal, run_id: str) -> Report:
     """Rebuild the report of run ``run_id`` from the journal alone (any past run, or one in progress)."""
-    from ..builtin import durations
-
     run_row = journal.run(run_id)
     if run_row is None:
         raise LookupError(f"no run {run_id!r} in {journal.path}")
-    now = time.time()
-    summary, tables = summary_from_rows(run_row, journal.tasks(run_id), now)
-    conf = durations_settings(tables)
-    report = build(summary, journal, run_row, unfinished=run_row["exit_code"] is None, runs=conf["history"])
-    for task in summary.tasks:
-        usual = report.usual.get(task.label)
-        typical = usual.median_s if usual is not None and usual.runs >= conf["min_runs"] else None
-        task.duration_label = durations.duration_label(task, typical, conf, now)
-    return report
+    summary = summary_from_rows(run_row, journal.tasks(run_id))
+    return build(summary, journal, run_row, unfinished=run_row["exit_code"] is None)
 
 
 def _host() -> str:

@@ -152,7 +152,7 @@ def _table(report, out_dir) -> str:
     for seq, task in enumerate(summary.tasks, 1):
         key = timeline.key_of(task)
         usual = report.usual.get(task.label)
-        usual_text = "—" if usual is None else f"{format_duration(usual.median_s)} (median of {usual.runs})"
+        usual_text = "—" if usual is None else f"{format_duration(usual.median)} (median of {usual.runs})"
         queued = ran = "—"
         if task.submitted_at is not None and task.started_at is not None:
             queued = _short_time(task.started_at - task.submitted_at)

@@ -7,7 +7,7 @@ outcome                                       element
 ============================================  =================================
 succeeded                                     (none: passed)
 failed, timed_out, stalled, cancelled         ``<failure type=OUTCOME>``
-error, lost                                   ``<error type=OUTCOME>``
+error, lost, rate_limited                     ``<error type=OUTCOME>``
 skipped                                       ``<skipped>``
 unsettled (an interrupted or unfinished run)  ``<skipped type="unsettled">``
 ============================================  =================================
@@ -28,7 +28,7 @@ from ..units import printable
 from . import summary as render
 
 FAILURE = {"failed", "timed_out", "stalled", "cancelled"}
-ERROR = {"error", "lost"}
+ERROR = {"error", "lost", "rate_limited"}
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
