@@ -1,38 +1,19 @@
 """A runner killed with SIGKILL at any moment; ``agybatch join`` finishes with every task run once."""
-import json
 import os
 import signal
-import sys
-import time
 
 import pytest
 
-COUNTER = 'import sys, time; open(sys.argv[1], "a").write(sys.argv[2] + "\\n"); time.sleep(float(sys.argv[3]))'
-
+from tests.helpers.jobs import ledger_batch, ledger_lines, note_sink, notes
+from tests.helpers.state import submitted
 
 def counting_batch(project, n, sleep, stagger="0s", extra=""):
-    ledger = project.root / "ledger.txt"
-    tasks = "".join(
-        f'[[task]]\nlabel = "t{i}"\ncommand = ["python3", "-c", {json.dumps(COUNTER)}, "{ledger}", "t{i}", "{sleep(i)}"]\n'
-        for i in range(n)
-    )
-    project.batch("b", f'[batch]\nstagger = "{stagger}"\n{extra}\n' + tasks)
-    return ledger
-
-
-def submitted(project):
-    journal = project.journal()
-    try:
-        run = journal.latest_run()
-        if run is None:
-            return 0
-        return sum(1 for t in journal.tasks(run["run_id"]) if t["job_id"])
-    finally:
-        journal.close()
+    """Batch ``b``: tasks t0..t{n-1}, each records itself in the ledger, then sleeps ``sleep(i)``."""
+    return ledger_batch(project, "b", [sleep(i) for i in range(n)], batch=f'stagger = "{stagger}"\n{extra}')
 
 
 def ran_once(ledger, n):
-    lines = ledger.read_text().split()
+    lines = ledger_lines(ledger)
     assert sorted(lines) == sorted(f"t{i}" for i in range(n)), lines
 
 
@@ -40,9 +21,10 @@ def ran_once(ledger, n):
 def test_sigkill_during_fan_out_then_join(project, wait, kill_after):
     ledger = counting_batch(project, 6, sleep=lambda i: 0.2, stagger="400ms")
     runner = project.spawn("run", "b", "-q")
-    wait(lambda: submitted(project) >= kill_after)
+    wait(lambda: submitted(project.state) >= kill_after)
     os.kill(runner.pid, signal.SIGKILL)
-    runner.wait()
+    assert runner.wait() == -signal.SIGKILL
+    assert submitted(project.state) < 6, "the kill came during the fan-out"
     result = project.run("join", "--json")
     assert result.code == 0, result
     data = result.json()
@@ -56,11 +38,11 @@ def test_sigkill_during_wait_then_join_learns_how_jobs_ended(project, wait):
     (project.root / "batches" / "b" / "batch.toml").open("a").write(
         '[[task]]\nlabel = "fails"\ncommand = ["sh", "-c", "sleep 0.5; exit 4"]\n')
     runner = project.spawn("run", "b")
-    wait(lambda: submitted(project) == 6)
-    time.sleep(0.2)
+    wait(lambda: submitted(project.state) == 6)
     os.kill(runner.pid, signal.SIGKILL)
-    runner.wait()
-    time.sleep(1.6)  # every job ends while no runner is watching
+    assert runner.wait() == -signal.SIGKILL
+    assert len(project.job_ends()) < 6, "the kill came while jobs were running"
+    wait(lambda: len(project.job_ends()) == 6, timeout=30, what="every job ending with no runner watching")
     result = project.run("join", "--json")
     assert result.code == 2, result
     got = {t["label"]: t for t in result.json()["tasks"]}
@@ -121,9 +103,6 @@ def test_join_with_nothing_to_join_exits_4(project):
     assert result.code == 4 and "already finished" in result.err
 
 
-NOTE = 'import sys; open(sys.argv[1], "a").write(sys.stdin.read().replace("\\n", " ") + "\\n")'
-
-
 def test_sigkill_between_the_verdict_and_on_join_then_join_tells_once(project):
     # The verdict is journalled, then the runner dies before any on_join hook: nobody was told yet.
     told = project.root / "told.jsonl"
@@ -132,7 +111,7 @@ def test_sigkill_between_the_verdict_and_on_join_then_join_tells_once(project):
         partial = ["hook"]
         [notify.sinks.hook]
         type = "command"
-        argv = [{json.dumps(sys.executable)}, "-c", {json.dumps(NOTE)}, {json.dumps(str(told))}]
+        argv = {note_sink(told)}
         [[task]]
         label = "good"
         command = ["true"]
@@ -155,10 +134,10 @@ def test_sigkill_between_the_verdict_and_on_join_then_join_tells_once(project):
     data = result.json()
     assert data["run_id"] == row["run_id"] and data["verdict"] == "partial"
     assert {t["label"]: t["outcome"] for t in data["tasks"]} == {"good": "succeeded", "bad": "failed"}
-    notes = told.read_text().splitlines()
-    assert len(notes) == 1 and row["run_id"] in notes[0]
+    [note] = notes(told)
+    assert note["run_id"] == row["run_id"] and note["event"] == "partial", note
     again = project.run("join")
     assert again.code == 4 and "no unfinished run to join" in again.err, again
     again = project.run("join", row["run_id"])
     assert again.code == 4 and "already finished (partial); nothing to join" in again.err, again
-    assert len(told.read_text().splitlines()) == 1, "told once"
+    assert len(notes(told)) == 1, "told once"

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from tests.helpers.state import submitted
+
 
 def by_label(result):
     return {t["label"]: t for t in result.json()["tasks"]}
@@ -90,7 +92,6 @@ def test_join_after_a_crash_continues_the_graph(project, wait):
     import os
     import signal
 
-    from tests.test_crash_resume import submitted
 
     ledger = project.root / "ledger"
     project.batch("b", f"""
@@ -110,7 +111,7 @@ def test_join_after_a_crash_continues_the_graph(project, wait):
         command = ["sh", "-c", "sleep 0.5; exit 1"]
     """)
     runner = project.spawn("run", "b")
-    wait(lambda: submitted(project) == 2)
+    wait(lambda: submitted(project.state) == 2)
     os.kill(runner.pid, signal.SIGKILL)
     runner.wait()
     result = project.run("join", "--json")

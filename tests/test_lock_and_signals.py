@@ -2,11 +2,10 @@
 import json
 import os
 import signal
-import time
 
 import pytest
 
-from tests.test_crash_resume import submitted
+from tests.helpers.state import submitted
 
 SLOW = '[[task]]\nlabel = "slow"\ncommand = ["sleep", "1.5"]\n[[task]]\nlabel = "quick"\ncommand = ["true"]\n'
 
@@ -14,7 +13,7 @@ SLOW = '[[task]]\nlabel = "slow"\ncommand = ["sleep", "1.5"]\n[[task]]\nlabel = 
 def test_second_simultaneous_run_exits_6_naming_the_holder(project, wait):
     project.batch("b", SLOW)
     first = project.spawn("run", "b", "-q")
-    wait(lambda: submitted(project) == 2)
+    wait(lambda: submitted(project.state) == 2)
     second = project.run("run", "b")
     assert second.code == 6, second
     assert f"pid {first.pid}" in second.err and "already running" in second.err
@@ -27,7 +26,7 @@ def test_second_simultaneous_run_exits_6_naming_the_holder(project, wait):
 def test_a_killed_runner_leaves_no_stale_lock(project, wait):
     project.batch("b", SLOW)
     first = project.spawn("run", "b", "-q")
-    wait(lambda: submitted(project) == 2)
+    wait(lambda: submitted(project.state) == 2)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     result = project.run("join", "-q")
@@ -37,7 +36,7 @@ def test_a_killed_runner_leaves_no_stale_lock(project, wait):
 def test_join_of_a_batch_that_is_still_running_exits_6(project, wait):
     project.batch("b", SLOW)
     first = project.spawn("run", "b", "-q")
-    wait(lambda: submitted(project) == 2)
+    wait(lambda: submitted(project.state) == 2)
     result = project.run("join")
     assert result.code == 6, result
     assert first.wait(timeout=30) == 0
@@ -52,7 +51,7 @@ def test_signal_during_wait_exits_130_and_jobs_keep_running(project, wait, sig):
         command = ["sh", "-c", "sleep 1; touch {marker}"]
     """)
     runner = project.spawn("run", "b", "--json")
-    wait(lambda: submitted(project) == 1)
+    wait(lambda: submitted(project.state) == 1)
     os.kill(runner.pid, sig)
     out, err = runner.communicate(timeout=30)
     assert runner.returncode == 130, err
@@ -74,12 +73,15 @@ def test_cancel_on_interrupt_cancels_the_jobs(project, wait):
         command = ["sh", "-c", "sleep 5; touch {marker}"]
     """)
     runner = project.spawn("run", "b", "--json", "--cancel-on-interrupt")
-    wait(lambda: submitted(project) == 1)
+    wait(lambda: submitted(project.state) == 1)
     os.kill(runner.pid, signal.SIGINT)
     out, err = runner.communicate(timeout=30)
     assert runner.returncode == 130, err
-    assert json.loads(out)["tasks"][0]["outcome"] == "cancelled"
-    time.sleep(5.5)
+    task = json.loads(out)["tasks"][0]
+    assert task["outcome"] == "cancelled"
+    # The job's own end record says it was stopped, not that it ran its 5 s to the touch.
+    end = wait(lambda: project.job_ends().get(task["job_id"]), timeout=30)
+    assert end["state"] == "cancelled", end
     assert not marker.exists()
 
 
@@ -95,7 +97,7 @@ def test_agybatch_cancel_stops_a_live_run(project, wait):
         command = ["true"]
     """)
     runner = project.spawn("run", "b", "--json")
-    wait(lambda: submitted(project) == 1)
+    wait(lambda: submitted(project.state) == 1)
     result = project.run("cancel")
     assert result.code == 0 and "1 job(s) signalled" in result.out
     out, err = runner.communicate(timeout=30)

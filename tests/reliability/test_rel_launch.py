@@ -1,24 +1,22 @@
 """Two and three simultaneous launches of one batch: exactly one runs, the others exit 6 at once."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from _rel import journal_rows, ledger_batch, ledger_lines
+from tests.helpers.jobs import ledger_batch, ledger_lines
+from tests.helpers.state import journal_rows
 
 
 @pytest.mark.parametrize("launches", [2, 3])
-def test_simultaneous_launches_run_the_batch_once(project, launches):
+def test_simultaneous_launches_run_the_batch_once(project, wait, launches):
     ledger = ledger_batch(project, "b", [1.5, 1.5, 1.5])
     procs = [project.spawn("run", "b", "--json") for _ in range(launches)]
     # Whoever loses the lock exits while the winner is still running its 1.5 s jobs.
-    first_done = None
-    while first_done is None:
-        time.sleep(0.01)
-        first_done = next((p for p in procs if p.poll() is not None), None)
+    wait(lambda: sum(p.poll() is not None for p in procs) >= launches - 1, timeout=60,
+         what=f"{launches - 1} launches exiting")
     losers = [p for p in procs if p.poll() is not None]
-    assert first_done.returncode == 6, first_done.communicate()
+    assert [p.returncode for p in losers] == [6] * (launches - 1), [p.communicate() for p in losers]
+    assert len(losers) == launches - 1, "the winner was still running when the losers had exited"
     results = [(p, *p.communicate(timeout=60)) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes == [0] + [6] * (launches - 1), [(p.returncode, err) for p, _, err in results]
@@ -26,7 +24,6 @@ def test_simultaneous_launches_run_the_batch_once(project, launches):
         if proc.returncode == 6:
             assert out == "" and len(err.strip().splitlines()) == 1, err
             assert "already running" in err and "Traceback" not in err
-    assert all(p.returncode == 6 for p in losers)
     assert sorted(ledger_lines(ledger)) == ["t0", "t1", "t2"], "each task ran exactly once"
     assert len(journal_rows(project.state, "SELECT run_id FROM runs")) == 1, "the losers recorded no run"
 

@@ -17,6 +17,7 @@ between the verdict and them.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -24,7 +25,8 @@ import time
 
 import pytest
 
-from _rel import integrity, journal_rows, ledger_batch, ledger_lines, phases
+from tests.helpers.jobs import ledger_batch, ledger_lines
+from tests.helpers.state import integrity, journal_rows, phases
 
 SEED = 20261126
 TRIALS = 21
@@ -42,7 +44,7 @@ def on_state_change(outcome):
 
 @hookimpl
 def on_join():
-    time.sleep(0.3)
+    time.sleep(0.5)
 """
 
 
@@ -61,6 +63,14 @@ def trial_plan(seed: int, count: int) -> list:
             "sleeps": sleeps,
         })
     return plan
+
+
+def lock_holder(state, batch: str):
+    """The PID recorded in the batch's lock file (None before anyone took the lock)."""
+    try:
+        return json.loads((state / "locks" / f"{batch}.lock").read_text() or "{}").get("pid")
+    except (OSError, ValueError):
+        return None
 
 
 def started(state) -> int:
@@ -93,11 +103,12 @@ def test_sigkill_then_join_submits_each_task_once(project, wait, index, plan):
     assert integrity(project.state) == "ok"
     counts = phases(project.state)
     assert sum(counts.values()) == N_TASKS, f"run recorded partly: {counts}"
-    if plan["kill_join_too"] and runner.returncode != 0:
+    if plan["kill_join_too"]:
         joiner = project.spawn("join", "-q")
-        time.sleep(plan["delay"] + 0.25)
+        wait(lambda: lock_holder(project.state, "b") == joiner.pid or joiner.poll() is not None, timeout=60)
+        time.sleep(min(plan["delay"], 0.2))  # the seeded kill point, inside the join's slowed on_join
         os.kill(joiner.pid, signal.SIGKILL)
-        joiner.wait()
+        assert joiner.wait() == -signal.SIGKILL, "the kill missed: the join had already ended"
         assert integrity(project.state) == "ok"
     run = journal_rows(project.state, "SELECT exit_code, joined_at FROM runs")
     assert len(run) == 1

@@ -1,33 +1,20 @@
-"""Helpers the reliability tests share: ledger batches and a read-only look at the journal."""
+"""A read-only look at a project's state folder: journal rows, task phases, integrity, file modes.
+
+The journal is opened read-only with plain ``sqlite3`` so that looking never changes what is
+looked at (no migration, no WAL checkpoint by a second writer).
+"""
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import stat
 from pathlib import Path
 
-#: A job that appends its label to a ledger file, then sleeps: the ledger is the jobs' own record.
-LEDGER_JOB = 'import sys, time; open(sys.argv[1], "a").write(sys.argv[2] + "\\n"); time.sleep(float(sys.argv[3]))'
-
-
-def ledger_batch(project, name: str, sleeps, batch: str = "") -> Path:
-    """A batch of ``len(sleeps)`` tasks ``t0..``; task i logs to the ledger then sleeps ``sleeps[i]``."""
-    ledger = project.root / f"{name}-ledger.txt"
-    tasks = "".join(
-        f'[[task]]\nlabel = "t{i}"\n'
-        f'command = ["python3", "-c", {json.dumps(LEDGER_JOB)}, "{ledger}", "t{i}", "{s:g}"]\n'
-        for i, s in enumerate(sleeps))
-    project.batch(name, f"[batch]\n{batch}\n{tasks}")
-    return ledger
-
-
-def ledger_lines(ledger: Path) -> list:
-    return ledger.read_text().split() if ledger.exists() else []
+LATEST_RUN = "(SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1)"
 
 
 def journal_rows(state: Path, sql: str, params=()) -> list:
-    """Rows of ``sql`` against the journal opened read-only ([] while it does not exist yet)."""
+    """Rows of ``sql`` against the journal opened read-only ([] while it does not exist or is busy)."""
     path = state / "journal.sqlite"
     if not path.exists():
         return []
@@ -43,12 +30,17 @@ def journal_rows(state: Path, sql: str, params=()) -> list:
 
 def phases(state: Path) -> dict:
     """``{phase: count}`` of the latest run's tasks (empty before the run is recorded)."""
-    rows = journal_rows(state, "SELECT phase, COUNT(*) FROM tasks WHERE run_id="
-                               "(SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1) GROUP BY phase")
-    return dict(rows)
+    return dict(journal_rows(state, f"SELECT phase, COUNT(*) FROM tasks WHERE run_id={LATEST_RUN} GROUP BY phase"))
+
+
+def submitted(state: Path) -> int:
+    """How many of the latest run's tasks have a journalled job ID."""
+    rows = journal_rows(state, f"SELECT COUNT(*) FROM tasks WHERE run_id={LATEST_RUN} AND job_id IS NOT NULL")
+    return rows[0][0] if rows else 0
 
 
 def integrity(state: Path) -> str:
+    """SQLite's ``PRAGMA integrity_check`` of the journal: "ok", its complaint, or "no journal"."""
     rows = journal_rows(state, "PRAGMA integrity_check")
     return rows[0][0] if rows else "no journal"
 
