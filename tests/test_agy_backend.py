@@ -225,7 +225,8 @@ def test_failed_job_logs_come_from_agy_jobs_logs(project, agy):
     result = project.run("logs", "noisy")
     assert result.code == 0, result
     assert "line 50" in result.out and "line 1\n" in result.out
-    assert ["jobs", "logs"] == next(a[:2] for a in agy.calls() if a[:2] == ["jobs", "logs"])
+    job_id = agy.jobs()[0]["job_id"]
+    assert [argv for argv in agy.calls() if argv[:2] == ["jobs", "logs"]][-1][:3] == ["jobs", "logs", job_id]
 
 
 def test_logs_of_a_job_agy_forgot_is_one_line_error(project, agy):

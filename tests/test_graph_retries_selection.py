@@ -1,6 +1,4 @@
 """needs, retries, -k/--tag/--lf selection, --collect-only and longest-first ordering."""
-import json
-
 import pytest
 
 from tests.helpers.state import submitted

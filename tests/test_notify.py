@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 
 from agybatch.sinks.testing import HttpReceiver
+from tests.helpers.state import submitted
 
 ROUTING = """
     [notify]
@@ -234,7 +234,7 @@ def test_a_plugin_on_notify_that_raises_is_named_and_the_sinks_still_deliver(pro
     assert "plugin 'batchconf' failed in on_notify: RuntimeError: pager down" in result.err
 
 
-def test_lock_held_is_routable(project, receiver):
+def test_lock_held_is_routable(project, receiver, wait):
     project.batch("nightly", ROUTING.replace('ok = []', 'lock_held = ["phone"]') + """
         [[task]]
         label = "long"
@@ -243,11 +243,9 @@ def test_lock_held_is_routable(project, receiver):
     env = {"NTFY_URL": receiver.url("/agy-night")}
     first = project.spawn("run", "nightly", "--no-notify", env=env)
     try:
-        journal = project.journal()
-        deadline = time.monotonic() + 30
-        while not journal.runs() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait(lambda: submitted(project.state) == 1, what="the first run holding the lock, its job running")
         second = project.run("run", "nightly", env=env)
+        assert first.poll() is None, "the first run still held the lock"
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
@@ -257,20 +255,16 @@ def test_lock_held_is_routable(project, receiver):
     assert "already running" in data["text"]
 
 
-def test_interrupted_is_routable(project, receiver):
+def test_interrupted_is_routable(project, receiver, wait):
     project.batch("nightly", ROUTING.replace('ok = []', 'interrupted = ["digest"]') + """
         [[task]]
         label = "long"
         command = ["sleep", "20"]
     """)
     proc = project.spawn("run", "nightly", env={"NTFY_URL": receiver.url("/x")})
-    out = ""
-    deadline = time.monotonic() + 30
-    while "running batch" not in out and time.monotonic() < deadline:
-        out += proc.stdout.readline()
-    time.sleep(0.3)
+    wait(lambda: submitted(project.state) == 1, what="the job running")
     proc.send_signal(signal.SIGINT)
-    out += proc.communicate(timeout=60)[0]
+    out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, out
     digest = (project.root / "night" / "digest.md").read_text()
     assert "nightly: interrupted" in digest

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
 from agybatch.model import Outcome, RunSummary, TaskResult
 from agybatch.sinks.notification import event_for, from_summary
 from agybatch.sinks.routing import parse
+from tests.helpers.state import submitted
 
 
 def summary(*outcomes, interrupted=False):
@@ -63,7 +63,7 @@ def _types():
     return {name: load_builtin(name) for name in BUILTIN_SINKS}
 
 
-def test_join_after_an_interrupt_routes_the_final_verdict(project):
+def test_join_after_an_interrupt_routes_the_final_verdict(project, wait):
     project.batch("nightly", """
         [notify]
         partial = ["digest"]
@@ -81,8 +81,7 @@ def test_join_after_an_interrupt_routes_the_final_verdict(project):
         command = ["sh", "-c", "sleep 2; exit 4"]
     """)
     proc = project.spawn("run", "nightly")
-    assert proc.stdout.readline().startswith("agybatch running batch")
-    time.sleep(0.3)
+    wait(lambda: submitted(project.state) == 2, what="both jobs running")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
