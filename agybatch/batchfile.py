@@ -6,28 +6,28 @@ the key (and the line where it can be found), raised before anything runs.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Any, Optional
 
 import attrs
 
-from .errors import ConfigError
-from .model import Task
+from .prices import check_prices
 from .project import Project, load_toml
 from .schedule import PollPolicy
+from . import taskspec
+from .taskspec import INHERITED_KEYS, TaskContext, inherited
 from .template import apply_templates
-from .units import parse_duration
+from .validate import Checker
 
-RETRY_KEYS = {"retries", "retry_backoff", "retry_on"}
 BATCH_KEYS = {
-    "name", "backend", "deadline", "stagger", "max_parallel", "queued_timeout",
-    "on_stalled", "poll", "vars", *RETRY_KEYS,
+    "name", "backend", "deadline", "stagger", "max_parallel", "queued_timeout", "on_stalled", "poll", "vars",
+    "max_cost_usd", "max_tokens", "on_budget", *INHERITED_KEYS,
 }
 POLL_KEYS = {"initial", "max", "factor"}
-TASK_KEYS = {"label", "command", "timeout", "cwd", "env", "vars", "needs", "tags", *RETRY_KEYS}
 STALLED_ACTIONS = ("cancel", "leave")
-RETRYABLE = ("failed", "timed_out", "lost", "error", "stalled")
+BUDGET_ACTIONS = ("finish", "cancel")
+#: Top-level tables of the project settings that are not batch defaults.
+PROJECT_ONLY = ("plugins", "state")
 
 
 @attrs.frozen
@@ -43,6 +43,10 @@ class BatchSpec:
     max_parallel: int = 0
     queued_timeout: Optional[float] = None
     on_stalled: str = "cancel"
+    max_cost_usd: Optional[float] = None
+    max_tokens: Optional[int] = None
+    on_budget: str = "finish"
+    prices: dict = attrs.field(factory=dict)
     poll: dict = attrs.field(factory=dict)
     backend_options: dict = attrs.field(factory=dict)
     tables: dict = attrs.field(factory=dict)
@@ -61,58 +65,10 @@ class BatchSpec:
         return {
             "backend": self.backend, "deadline": self.deadline, "stagger": self.stagger,
             "max_parallel": self.max_parallel, "queued_timeout": self.queued_timeout,
-            "on_stalled": self.on_stalled, "poll": dict(self.poll),
+            "on_stalled": self.on_stalled, "max_cost_usd": self.max_cost_usd, "max_tokens": self.max_tokens,
+            "on_budget": self.on_budget, "prices": dict(self.prices), "poll": dict(self.poll),
             "backend_options": dict(self.backend_options), "tables": dict(self.tables),
         }
-
-
-class _Checker:
-    """Builds error messages that name the file, the line when found, and the key."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            self.lines = []
-
-    def fail(self, where: str, message: str, key: str | None = None, task_index: int | None = None):
-        line = self._line_of(key, task_index)
-        location = f"{self.path}:{line}" if line else str(self.path)
-        raise ConfigError(location, f"{where}: {message}" if where else message)
-
-    def _line_of(self, key: str | None, task_index: int | None) -> int | None:
-        start = 0
-        if task_index is not None:
-            headers = [i for i, l in enumerate(self.lines) if re.match(r"\s*\[\[\s*task\s*\]\]", l)]
-            if task_index >= len(headers):
-                return None
-            start = headers[task_index]
-            if key is None:
-                return start + 1
-        if key is None:
-            return None
-        pattern = re.compile(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=")
-        for i in range(start, len(self.lines)):
-            if i > start and task_index is not None and re.match(r"\s*\[", self.lines[i]):
-                return None
-            if pattern.match(self.lines[i]):
-                return i + 1
-        return None
-
-    def unknown(self, where, key, known, task_index=None):
-        hint = difflib.get_close_matches(key, sorted(known), n=1)
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        self.fail(where, f"unknown key {key!r}{suggestion}", key, task_index)
-
-    def duration(self, where, key, value, task_index=None, allow_zero=True) -> float:
-        try:
-            seconds = parse_duration(value)
-        except ValueError as exc:
-            self.fail(where, f"{key}: {exc}", key, task_index)
-        if not allow_zero and seconds <= 0:
-            self.fail(where, f"{key}: must be greater than zero", key, task_index)
-        return seconds
 
 
 def _merge(defaults: dict, override: dict) -> dict:
@@ -126,7 +82,7 @@ def _merge(defaults: dict, override: dict) -> dict:
 
 
 def load_batch(path: Path, project: Project, backends, tables: dict, overrides: dict | None = None,
-               blocked=()) -> BatchSpec:
+               blocked=(), formats: dict | None = None) -> BatchSpec:
     """Validate ``path`` over the project defaults and return a :class:`BatchSpec`.
 
     ``backends`` maps names to backend classes (for their task and option
@@ -134,12 +90,15 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
     validator ``(data) -> None`` raising ValueError; ``overrides`` are CLI
     values for ``[batch]`` keys. A table named after a ``blocked`` plugin
     (``-p no:notify`` and ``[notify]``) is left alone, unvalidated and unused.
+    ``formats`` maps result format names to formats (for ``result``).
     """
-    check = _Checker(path)
+    check = Checker(path)
     data = load_toml(path)
-    defaults = {k: v for k, v in project.settings.items() if k != "plugins"}
+    if "state" in data:
+        check.fail("", "[state] is project-wide: set it in agybatch.toml or [tool.agybatch.state]", "state")
+    defaults = {k: v for k, v in project.settings.items() if k not in PROJECT_ONLY}
     data = _merge(defaults, data)
-    known_top = {"batch", "task", *tables}
+    known_top = {"batch", "task", "prices", *tables}
     data = {k: v for k, v in data.items() if k in known_top or k not in blocked}
     for key in data:
         if key not in known_top:
@@ -179,6 +138,13 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
         if batch["on_stalled"] not in STALLED_ACTIONS:
             check.fail("[batch]", f"on_stalled must be one of {STALLED_ACTIONS}, got {batch['on_stalled']!r}", "on_stalled")
         spec["on_stalled"] = batch["on_stalled"]
+    if "max_cost_usd" in batch:
+        spec["max_cost_usd"] = check.number("[batch]", "max_cost_usd", batch["max_cost_usd"], positive=True)
+    if "max_tokens" in batch:
+        spec["max_tokens"] = check.whole("[batch]", "max_tokens", batch["max_tokens"], minimum=1)
+    if "on_budget" in batch:
+        spec["on_budget"] = check.choice("[batch]", "on_budget", batch["on_budget"], BUDGET_ACTIONS)
+    spec["prices"] = check_prices(check, data.get("prices", {}))
     spec["poll"] = _poll(check, batch.get("poll", {}))
     options = batch.get(backend, {})
     if not isinstance(options, dict):
@@ -199,8 +165,12 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
     raw_tasks = data.get("task", [])
     if not isinstance(raw_tasks, list):
         check.fail("", "tasks are written as [[task]] tables", "task")
-    retry_defaults = _retry(check, "[batch]", batch, None, {})
-    tasks = tuple(_task(check, path.parent, raw, i, backend_cls, retry_defaults) for i, raw in enumerate(raw_tasks))
+    from .retention import state_settings
+
+    ctx = TaskContext(folder=path.parent, root=project.root, backend=backend_cls, formats=formats or {})
+    base = {"max_log_size": state_settings(project).max_log_size}
+    ctx = attrs.evolve(ctx, defaults=inherited(check, "[batch]", batch, None, ctx, base))
+    tasks = tuple(taskspec.task(check, raw, i, ctx) for i, raw in enumerate(raw_tasks))
     tasks = apply_templates(check, tasks, raw_tasks, batch.get("vars", {}))
     seen: dict[str, int] = {}
     for i, task in enumerate(tasks):
@@ -211,7 +181,7 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
     return BatchSpec(path=path, project=project, tables=plugin_tables, tasks=tasks, **spec)
 
 
-def _check_needs(check: _Checker, tasks, index: dict) -> None:
+def _check_needs(check: Checker, tasks, index: dict) -> None:
     from .graph import find_cycle
 
     for i, task in enumerate(tasks):
@@ -227,31 +197,7 @@ def _check_needs(check: _Checker, tasks, index: dict) -> None:
         check.fail("", "dependency cycle: " + " -> ".join(cycle), "needs", index[cycle[0]])
 
 
-def _retry(check: _Checker, where: str, raw: dict, index, defaults: dict) -> dict:
-    found = dict(defaults)
-    if "retries" in raw:
-        value = raw["retries"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            check.fail(where, f"retries must be a whole number >= 0, got {value!r}", "retries", index)
-        found["retries"] = value
-    if "retry_backoff" in raw:
-        found["retry_backoff"] = check.duration(where, "retry_backoff", raw["retry_backoff"], index)
-    if "retry_on" in raw:
-        value = raw["retry_on"]
-        if not isinstance(value, list) or not all(v in RETRYABLE for v in value):
-            check.fail(where, f"retry_on must be a list of {', '.join(RETRYABLE)}; got {value!r}", "retry_on", index)
-        found["retry_on"] = tuple(value)
-    return found
-
-
-def _string_list(check: _Checker, where: str, raw: dict, key: str, index: int) -> tuple:
-    value = raw.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        check.fail(where, f"{key} must be a list of non-empty strings", key, index)
-    return tuple(value)
-
-
-def _poll(check: _Checker, poll) -> dict:
+def _poll(check: Checker, poll) -> dict:
     if not isinstance(poll, dict):
         check.fail("[batch]", "poll must be a table", "poll")
     result = {}
@@ -269,68 +215,6 @@ def _poll(check: _Checker, poll) -> dict:
     return result
 
 
-def _task(check: _Checker, folder: Path, raw, index: int, backend_cls, retry_defaults: dict) -> Task:
-    where = f"task {index + 1}"
-    if not isinstance(raw, dict):
-        check.fail(where, "must be a table", task_index=index)
-    label = raw.get("label")
-    if label is None:
-        check.fail(where, "missing required key 'label'", task_index=index)
-    if not isinstance(label, str) or not label.strip():
-        check.fail(where, f"label must be a non-empty string, got {label!r}", "label", index)
-    if "\0" in label or "\n" in label:
-        check.fail(where, "label must not contain NUL or newline characters", "label", index)
-    where = f"task {label!r}"
-    extra_keys = dict(backend_cls.task_options)
-    for key in raw:
-        if key not in TASK_KEYS and key not in extra_keys:
-            check.unknown(where, key, TASK_KEYS | set(extra_keys), index)
-    command = raw.get("command")
-    if command is not None:
-        if isinstance(command, str):
-            if not command.strip():
-                check.fail(where, "command must not be empty", "command", index)
-        elif isinstance(command, list):
-            if not command or not all(isinstance(a, str) for a in command) or not command[0]:
-                check.fail(where, "command must be a non-empty list of strings", "command", index)
-            command = tuple(command)
-        else:
-            check.fail(where, f"command must be a list of strings or a string, got {type(command).__name__}", "command", index)
-    timeout = None
-    if "timeout" in raw:
-        timeout = check.duration(where, "timeout", raw["timeout"], index, allow_zero=False)
-    cwd_raw = raw.get("cwd", ".")
-    if not isinstance(cwd_raw, str):
-        check.fail(where, "cwd must be a string", "cwd", index)
-    cwd = (folder / Path(cwd_raw).expanduser()).resolve()
-    if not cwd.is_dir():
-        check.fail(where, f"cwd {cwd_raw!r} does not exist ({cwd})", "cwd", index)
-    env = raw.get("env", {})
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-        check.fail(where, "env must be a table of strings", "env", index)
-    for name, value in env.items():
-        if not name or "=" in name or "\0" in name or "\0" in value:
-            check.fail(where, f"env: {name!r} is not a valid variable (no '=' or NUL in names, no NUL in values)",
-                       "env", index)
-    if isinstance(command, tuple) and any("\0" in arg for arg in command):
-        check.fail(where, "command arguments must not contain NUL characters", "command", index)
-    options = {}
-    for key, kind in extra_keys.items():
-        if key in raw:
-            if not isinstance(raw[key], kind):
-                check.fail(where, f"{key} must be {getattr(kind, '__name__', kind)}", key, index)
-            options[key] = raw[key]
-    task = Task(label=label, command=command, timeout=timeout, cwd=str(cwd), env=dict(env), options=options,
-                needs=_string_list(check, where, raw, "needs", index),
-                tags=_string_list(check, where, raw, "tags", index),
-                **_retry(check, where, raw, index, retry_defaults))
-    try:
-        backend_cls.check_task(task)
-    except ValueError as exc:
-        check.fail(where, str(exc), getattr(exc, "key", None), index)
-    return task
-
-
 def batch_from_journal(run_row, project: Project, tasks: tuple) -> BatchSpec:
     """Rebuild the :class:`BatchSpec` a run was started with, from its journal row."""
     import json
@@ -339,5 +223,6 @@ def batch_from_journal(run_row, project: Project, tasks: tuple) -> BatchSpec:
     return BatchSpec(
         name=run_row["batch"], path=Path(run_row["batch_path"]), project=project, tasks=tasks,
         **{k: settings[k] for k in ("backend", "deadline", "stagger", "max_parallel", "queued_timeout",
-                                    "on_stalled", "poll", "backend_options", "tables")},
+                                    "on_stalled", "poll", "backend_options", "tables") if k in settings},
+        **{k: settings[k] for k in ("max_cost_usd", "max_tokens", "on_budget", "prices") if k in settings},
     )

@@ -65,9 +65,19 @@ class Task:
     absolute. ``options`` holds the backend-specific keys (e.g. ``prompt``).
     ``needs`` names tasks that must succeed first; a failed attempt whose
     outcome is in ``retry_on`` is tried again up to ``retries`` times, waiting
-    ``retry_backoff`` seconds, doubled each time. ``max_log_size`` caps the
-    job's log in bytes (None: no cap); past it the backend keeps the head and
-    the tail.
+    ``retry_backoff`` seconds, doubled each time.
+
+    Judging agent jobs: ``result`` names how the output is judged (``auto``,
+    ``exit-code`` or a result format such as ``claude``); ``check`` (argv
+    tuple or shell string) runs after a successful job, for at most
+    ``check_timeout`` seconds; ``idle_timeout`` ends a job whose output has
+    not grown for that long; a rate-limited attempt is parked and resubmitted
+    after ``quota_wait`` seconds (doubling), at most ``quota_retries`` times;
+    ``max_cost_usd`` is the most one attempt may cost.
+
+    ``max_log_size`` caps the job's log in bytes (None: no cap); past it the
+    backend keeps the head and the tail. With ``workspace = "worktree"`` the
+    job runs in its own git worktree of ``repo`` at ``base_commit``.
     """
 
     label: str
@@ -82,6 +92,16 @@ class Task:
     retry_backoff: float = 30.0
     retry_on: tuple = ("failed",)
     max_log_size: Optional[int] = None
+    result: str = "auto"
+    check: Any = None
+    check_timeout: float = 300.0
+    idle_timeout: Optional[float] = None
+    quota_wait: float = 900.0
+    quota_retries: int = 3
+    max_cost_usd: Optional[float] = None
+    workspace: str = "shared"
+    repo: Optional[str] = None
+    base_commit: Optional[str] = None
 
     def to_dict(self) -> dict:
         data = attrs.asdict(self)
@@ -92,7 +112,8 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Task":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        known = attrs.fields_dict(cls)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
 
 
 @attrs.frozen

@@ -20,6 +20,20 @@ shell. ``{{name}}`` writes a literal ``{name}``; braces around anything that
 is not a name (``{'a': 1}``) stay as they are. Tasks without template fields
 are left untouched. A string command (run by ``/bin/sh -c``) cannot use
 placeholders, since the values would pass through a shell.
+
+``{previous_session}`` is filled when each attempt is submitted, not when
+the batch loads: on a retry (or a resubmission after a rate limit) it is the
+agent session ID the previous attempt reported, and on a first attempt it is
+empty::
+
+    command = ["claude", "-p", "{prompt}", "--output-format", "json", "--resume", "{previous_session}"]
+
+**The empty-item rule.** An argv item made only of placeholders that
+expands to the empty string is dropped, together with the item before it
+when that one is a flag (starts with ``-``). So the first attempt above runs
+``claude -p PROMPT --output-format json`` and a retry adds ``--resume ID``.
+An item with other text around its placeholders (``--resume={previous_session}``)
+is kept even when a placeholder is empty.
 """
 from __future__ import annotations
 
@@ -29,6 +43,9 @@ import attrs
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PLACEHOLDER = re.compile(r"\{\{(" + _NAME + r")\}\}|\{(" + _NAME + r")\}")
+#: Placeholders filled at submission; until then each stands in the argv as its marker.
+DEFERRED = ("previous_session",)
+_MARK = "\ue000{}\ue000"
 
 
 def check_vars(value, where: str) -> dict:
@@ -54,6 +71,49 @@ def fill(item: str, fields: dict) -> str:
     return _PLACEHOLDER.sub(replace, item)
 
 
+def expand(items, fields: dict) -> tuple:
+    """Fill every item of an argv from ``fields``, applying the empty-item rule (module docstring).
+
+    KeyError names the first unknown placeholder.
+    """
+    argv: list = []
+    for item in items:
+        value = fill(item, fields)
+        if value == "" and _only_placeholders(item):
+            if argv and argv[-1].startswith("-"):
+                argv.pop()
+            continue
+        argv.append(value)
+    return tuple(argv)
+
+
+def _only_placeholders(item: str) -> bool:
+    """True for an item made of ``{name}`` placeholders only (``{{name}}`` is literal text)."""
+    return bool(item) and all(m.group(2) for m in _PLACEHOLDER.finditer(item)) \
+        and _PLACEHOLDER.sub("", item) == ""
+
+
+def submit_argv(command, previous_session: str | None) -> tuple:
+    """The argv of one attempt: each ``{previous_session}`` filled (empty on a first attempt)."""
+    if not isinstance(command, tuple):
+        return command
+    marks = {_MARK.format(name): name for name in DEFERRED}
+    if not any(mark in item for item in command for mark in marks):
+        return command
+    values = {"previous_session": previous_session or ""}
+    argv: list = []
+    for item in command:
+        value = item
+        for mark, name in marks.items():
+            value = value.replace(mark, values[name])
+        if value == "" and item in marks:
+            if argv and argv[-1].startswith("-"):
+                argv.pop()
+            continue
+        argv.append(value)
+    return tuple(argv)
+
+
 def apply_templates(check, tasks: tuple, raw_tasks: list, batch_vars) -> tuple:
     """Return ``tasks`` with list commands filled from their fields (see the module docstring).
 
@@ -72,10 +132,13 @@ def apply_templates(check, tasks: tuple, raw_tasks: list, batch_vars) -> tuple:
         except ValueError as exc:
             check.fail(where, str(exc).strip(), "vars", index)
         own_fields = {k: v for k, v in task.options.items() if isinstance(v, str)}
-        if not (defaults or own or own_fields) or task.command is None:
+        deferred = isinstance(task.command, tuple) and any(f"{{{n}}}" in item for item in task.command
+                                                            for n in DEFERRED)
+        if not (defaults or own or own_fields or deferred) or task.command is None:
             filled.append(task)
             continue
-        fields = {"label": task.label, **defaults, **own, **own_fields}
+        fields = {"label": task.label, **defaults, **own, **own_fields,
+                  **{name: _MARK.format(name) for name in DEFERRED}}
         if isinstance(task.command, str):
             used = [m.group(2) for m in _PLACEHOLDER.finditer(task.command) if m.group(2) in fields]
             if used:
@@ -84,9 +147,9 @@ def apply_templates(check, tasks: tuple, raw_tasks: list, batch_vars) -> tuple:
             filled.append(task)
             continue
         try:
-            command = tuple(fill(item, fields) for item in task.command)
+            command = expand(task.command, fields)
         except KeyError as exc:
-            known = ", ".join(sorted(fields))
+            known = ", ".join(sorted(fields))  # includes the ones filled at submission
             check.fail(where, f"command has unknown placeholder {{{exc.args[0]}}} (known: {known}; "
                               f"write {{{{{exc.args[0]}}}}} for a literal {{{exc.args[0]}}})", "command", index)
         filled.append(attrs.evolve(task, command=command))

@@ -44,6 +44,37 @@ def parse_duration(value) -> float:
     return total
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?", re.IGNORECASE)
+_SIZE_FACTORS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_size(value) -> int:
+    """Return bytes for ``value``: a whole number of bytes, or a string like ``100MB`` or ``1.5GiB``.
+
+    Raise :class:`ValueError` with a readable reason for anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size like '100MB', got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"size must not be negative, got {value!r}")
+        return value
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"bad size {value!r}: use e.g. '100MB', '512KiB', '1GB' or a number of bytes")
+    return int(float(match.group(1)) * _SIZE_FACTORS[(match.group(2) or "b").lower()])
+
+
+def format_size(size: int | None) -> str:
+    """Format a byte count compactly: ``512 B``, ``1.5 kB``, ``100 MB``."""
+    if size is None:
+        return "?"
+    for unit, factor in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} B"
+
+
 def format_duration(seconds: float | None) -> str:
     """Format ``seconds`` compactly: ``850ms``, ``12s``, ``12m``, ``7m12s``, ``1h02m``."""
     if seconds is None:

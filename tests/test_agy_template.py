@@ -103,7 +103,7 @@ def test_unknown_placeholder_is_a_one_line_error_naming_file_line_and_task(proje
     assert result.err.count("\n") == 1
     assert f"{folder / 'batch.toml'}:5" in result.err
     assert "task 't'" in result.err and "unknown placeholder {promt}" in result.err
-    assert "known: label, prompt" in result.err
+    assert "known: label, previous_session, prompt" in result.err
 
 
 def test_a_string_command_cannot_take_placeholders(project):

@@ -40,7 +40,7 @@ def cmd_run(parser, argv, known) -> int:
     overrides = {"deadline": options.deadline, "max_parallel": options.max_parallel, "backend": options.backend}
     blocked = {spec[3:] for spec in options.plugins or () if spec.startswith("no:")}
     batch = load_batch(batch_path, project, registered(pm, "register_backends"), registered(pm, "register_tables"),
-                       overrides, blocked)
+                       overrides, blocked, registered(pm, "register_result_formats"))
     if not batch.tasks:
         raise NoTasksError(f"{batch_path}: the batch has no [[task]] to run")
     journal = open_journal(project)

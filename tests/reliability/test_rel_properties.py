@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agybatch.cli.common import collect
-from agybatch.batchfile import BATCH_KEYS, POLL_KEYS, TASK_KEYS, load_batch
+from agybatch.batchfile import BATCH_KEYS, POLL_KEYS, load_batch
+from agybatch.taskspec import TASK_KEYS
 from agybatch.errors import UsageError
-from agybatch.manager import build_manager
+from agybatch.manager import build_manager, registered
 from agybatch.model import Outcome, RunSummary, TaskResult, verdict_for
 from agybatch.project import Project
 
@@ -115,11 +115,11 @@ DOCUMENTS = st.one_of(
 @pytest.fixture(scope="module")
 def registry():
     pm, _ = build_manager()
-    return collect(pm, "register_backends"), collect(pm, "register_tables")
+    return registered(pm, "register_backends"), registered(pm, "register_tables"), registered(pm, "register_result_formats")
 
 
 def check_loads_or_names_the_file(text: str, registry) -> None:
-    backends, tables = registry
+    backends, tables, formats = registry
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "b"
         folder.mkdir()
@@ -127,7 +127,7 @@ def check_loads_or_names_the_file(text: str, registry) -> None:
         path.write_text(text, encoding="utf-8")
         project = Project(root=Path(tmp), settings={}, settings_path=None)
         try:
-            load_batch(path, project, backends, tables)
+            load_batch(path, project, backends, tables, formats=formats)
         except UsageError as exc:
             message = str(exc)
             assert str(path) in message, message
