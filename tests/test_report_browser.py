@@ -8,23 +8,18 @@ script, so any console message is a CSP violation or a load error), and
 """
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 
 import pytest
 
 from report_fixtures import HOSTILE, MIXED, OUTCOMES, Page
-
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None,
-                                reason="chromium not installed (Debian: apt-get install chromium)")
-
+from tests.helpers.need import need_command
 
 def chromium(tmp_path, url: str, *extra) -> subprocess.CompletedProcess:
     profile = tmp_path / "profile"
     profile.mkdir(exist_ok=True)
-    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    argv = [need_command("chromium", "chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *extra, url]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)

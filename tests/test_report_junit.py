@@ -1,7 +1,8 @@
-"""JUnit XML: the outcome mapping, valid against the common JUnit schema (tests/junit.xsd) per xmllint."""
+"""JUnit XML: the outcome mapping, and valid per xmllint against the schema Jenkins validates JUnit
+reports with (tests/schemas/jenkins-junit-10.xsd, which also lets a testcase hold properties, as
+Jenkins' JUnit plugin and GitLab read them) and against our stricter own (tests/schemas/agybatch-junit.xsd)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -11,15 +12,25 @@ import pytest
 from agybatch.model import Outcome, RunSummary, TaskResult
 from agybatch.report import data, junit
 from report_fixtures import HOSTILE, MIXED, OUTCOMES
+from tests.helpers.need import need_command
 
-SCHEMA = Path(__file__).with_name("junit.xsd")
-needs_xmllint = pytest.mark.skipif(shutil.which("xmllint") is None,
-                                   reason="xmllint not installed (Debian: apt-get install libxml2-utils)")
+SCHEMAS = Path(__file__).parent / "schemas"
+#: Jenkins' JUnit schema (xunit-plugin junit-10.xsd, MIT; testcase properties allowed: see its header).
+JENKINS = SCHEMAS / "jenkins-junit-10.xsd"
+#: Ours, stricter: whole-number counts, plain decimal times.
+OURS = SCHEMAS / "agybatch-junit.xsd"
 
 
-def validate(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["xmllint", "--noout", "--schema", str(SCHEMA), str(path)],
+def validate(path: Path, schema: Path = JENKINS) -> subprocess.CompletedProcess:
+    xmllint = need_command("xmllint", "libxml2-utils")
+    return subprocess.run([xmllint, "--noout", "--schema", str(schema), str(path)],
                           capture_output=True, text=True, timeout=60)
+
+
+def assert_valid(path: Path) -> None:
+    for schema in (JENKINS, OURS):
+        result = validate(path, schema)
+        assert result.returncode == 0, f"{schema.name}: {result.stderr}"
 
 
 def every_outcome(tmp_path) -> RunSummary:
@@ -72,29 +83,46 @@ def test_each_outcome_maps_to_its_junit_element(tmp_path):
     assert props["verdict"] == "interrupted" and props["exit_code"] == "130"
 
 
-@needs_xmllint
-def test_every_outcome_validates_against_the_junit_schema(tmp_path):
+def test_every_outcome_validates_against_the_junit_schemas(tmp_path):
     path = junit.write(data.Report(summary=every_outcome(tmp_path), host="h"), tmp_path / "out" / "j.xml")
-    result = validate(path)
+    assert_valid(path)
+
+
+CASE = '<testsuites><testsuite name="b" tests="1" failures="0" errors="0">{}</testsuite></testsuites>'
+
+
+@pytest.mark.parametrize("schema", [JENKINS, OURS], ids=lambda p: p.name)
+@pytest.mark.parametrize("case, complaint", [
+    ('<testcase name="x"><failure><nested/></failure></testcase>', "nested"),
+    ('<testcase><failure/></testcase>', "name"),
+    ('<testcase name="x"><properties><property name="p"/></properties></testcase>', "value"),
+    ('<testcase name="x"><outcome/></testcase>', "outcome"),
+])
+def test_each_schema_rejects_what_ci_tools_cannot_read(tmp_path, schema, case, complaint):
+    broken = tmp_path / "broken.xml"
+    broken.write_text(CASE.format(case))
+    result = validate(broken, schema)
+    assert result.returncode == 3, result  # xmllint: "validation error"
+    assert complaint in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("schema", [JENKINS, OURS], ids=lambda p: p.name)
+def test_each_schema_accepts_properties_on_a_testcase(tmp_path, schema):
+    """The per-task usage, cost and branch are testcase properties, as Jenkins' JUnit plugin and GitLab read them."""
+    path = tmp_path / "props.xml"
+    path.write_text(CASE.format('<testcase name="x" time="1.5"><properties><property name="cost_usd" value="0.12"/>'
+                                '</properties><failure message="m" type="failed">log</failure>'
+                                '<system-out>out</system-out></testcase>'))
+    result = validate(path, schema)
     assert result.returncode == 0, result.stderr
 
 
-@needs_xmllint
-def test_the_schema_check_is_real(tmp_path):
-    broken = tmp_path / "broken.xml"
-    broken.write_text('<testsuites><testsuite name="b" tests="one" failures="0" errors="0">'
-                      '<testcase name="x"><failure><nested/></failure></testcase></testsuite></testsuites>')
-    result = validate(broken)
-    assert result.returncode != 0 and "tests" in result.stderr
-
-
-@needs_xmllint
 def test_run_junitxml_is_valid_and_names_batch_and_labels(project):
     project.batch("nightly", MIXED)
     result = project.run("run", "nightly", "--junitxml", "ci/junit.xml", "--json")
     assert result.code == 2, result
     path = project.root / "ci" / "junit.xml"
-    assert validate(path).returncode == 0, validate(path).stderr
+    assert_valid(path)
     root = ET.parse(path).getroot()
     suite = root.find("testsuite")
     assert suite.get("name") == "nightly"

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
-import socket
 import ssl
 import subprocess
 
 import pytest
 
-pytest.importorskip("aiosmtpd")
+from tests.helpers.need import need_command, need_module
+from tests.helpers.net import free_port
+
+need_module("aiosmtpd", "pip install -e '.[test]'")
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
@@ -30,12 +31,6 @@ class Inbox:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def authenticator(user, password):
@@ -69,8 +64,7 @@ def smtp():
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1, made with the openssl CLI."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
+    need_command("openssl", "openssl")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),

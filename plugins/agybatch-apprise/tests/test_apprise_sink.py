@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("apprise")
+from tests.helpers.need import need_module
+
+need_module("apprise", "pip install -e ./plugins/agybatch-apprise")
 
 from agybatch.sinks.base import SinkError  # noqa: E402
 from agybatch.sinks.testing import HttpReceiver, make_sink, sample_notification  # noqa: E402

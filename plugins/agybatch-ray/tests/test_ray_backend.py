@@ -18,6 +18,9 @@ import time
 import pytest
 from ray_proxies import CuttableProxy, NoListProxy
 
+from tests.helpers.need import need_module
+from tests.helpers.net import free_port
+
 
 def latest_tasks(project) -> dict:
     """The latest run's task rows by label (empty before the run is journalled)."""
@@ -270,13 +273,7 @@ def test_a_job_pending_past_queued_timeout_is_stalled(ray_head, ray_project):
 
 @pytest.fixture
 def ray_installed():
-    pytest.importorskip("ray", reason="ray is not installed (pip install -e ./plugins/agybatch-ray)")
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    need_module("ray", "pip install -e ./plugins/agybatch-ray")
 
 
 def one_line_error(result) -> str:
@@ -289,7 +286,7 @@ def one_line_error(result) -> str:
 def test_unreachable_cluster_is_a_one_line_usage_error_before_anything_runs(ray_installed, ray_project):
     project = ray_project
     ledger = project.root / "ledger.txt"
-    address = f"http://127.0.0.1:{closed_port()}"
+    address = f"http://127.0.0.1:{free_port()}"
     ledger_batch(project, "nowhere", ledger, ["a"], address)
     result = project.run("run", "nowhere")
     assert result.code == 4

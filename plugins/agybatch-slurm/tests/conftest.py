@@ -4,7 +4,8 @@
 temporary folder and starts munged, MariaDB, slurmdbd, slurmctld and slurmd
 as root, all on 127.0.0.1; teardown cancels leftover jobs and stops exactly
 the daemons it started, by PID. Tests that need the cluster are skipped, with
-a reason naming the script and the packages, only where Slurm is not installed.
+a reason naming the script and the packages, where Slurm or root is missing
+(and fail instead under ``AGYBATCH_REQUIRE_ALL=1``, as in CI).
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import getpass
 import pytest
 from slurm_cluster import slurm_missing, start_cluster
 
+from tests.helpers.need import need
+
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """The session's cluster (skips the test where the Slurm packages are missing)."""
+    """The session's cluster (the test is skipped, or fails in CI, where Slurm or root is missing)."""
     reason = slurm_missing()
-    if reason:
-        pytest.skip(reason)
+    need(reason is None, reason)
     try:
         cluster = start_cluster()
     except Exception as exc:  # a cluster that does not come up is a failure, not a skip
@@ -41,7 +43,6 @@ def slurm_project(project, slurm_cluster):
 
 @pytest.fixture
 def slurm_installed():
-    """Skip where the Slurm client commands are missing (tests that need no running cluster)."""
+    """The Slurm client commands (tests that need no running cluster)."""
     reason = slurm_missing()
-    if reason and "not installed" in reason:
-        pytest.skip(reason)
+    need(not (reason and "not installed" in reason), reason)

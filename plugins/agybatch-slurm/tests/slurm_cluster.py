@@ -15,8 +15,10 @@ MariaDB, ``slurmdbd`` (after ``slurm.conf`` is written), ``slurmctld``,
 Needs the Debian packages listed in ``.ci/apt-packages.txt`` (``slurmctld
 slurmd slurm-client slurmdbd munge mariadb-server``) and root. By hand::
 
-    python plugins/agybatch-slurm/tests/slurm_cluster.py up /tmp/agyslurm   # prints SLURM_CONF=...
-    python plugins/agybatch-slurm/tests/slurm_cluster.py down /tmp/agyslurm
+    PYTHONPATH=. python plugins/agybatch-slurm/tests/slurm_cluster.py up /tmp/agyslurm   # prints SLURM_CONF=...
+    PYTHONPATH=. python plugins/agybatch-slurm/tests/slurm_cluster.py down /tmp/agyslurm
+
+(from the repository root: it uses ``tests.helpers``).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.helpers.net import free_port
 
 #: Run this file as shown in the module docstring; skip messages name it.
 SCRIPT = "plugins/agybatch-slurm/tests/slurm_cluster.py"
@@ -72,12 +76,6 @@ def munge_answers() -> bool:
         return subprocess.run(["munge", "-n"], capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Cluster:
