@@ -7,6 +7,8 @@ import signal
 import pytest
 from agy_fixtures import agy  # noqa: F401
 
+from tests.helpers.state import phases, submitted
+
 FAST_POLL = """
 [batch.poll]
 initial = "150ms"
@@ -46,6 +48,18 @@ def tasks(result) -> dict:
 
 def agy_batch(project, name, body, extra=FAST_POLL):
     project.batch(name, body.replace("{extra}", extra))
+
+
+def one_prompt(project, name, prompt):
+    """Batch ``name``: one agy task ``t`` with ``prompt``."""
+    project.batch(name, f'[batch]\nbackend = "agy"\n\n[[task]]\nlabel = "t"\nprompt = "{prompt}"\n')
+
+
+def sigkill_once(runner, wait, event, what):
+    """SIGKILL ``runner`` once ``event()`` holds, and check the kill landed on a running runner."""
+    wait(event, timeout=30, what=what)
+    runner.send_signal(signal.SIGKILL)
+    assert runner.wait() == -signal.SIGKILL, "the kill missed: the runner had already ended"
 
 
 @pytest.mark.parametrize("list_supported", [True, False], ids=["jobs-list", "jobs-get"])
@@ -271,14 +285,7 @@ def test_a_submit_with_garbled_output_adopts_the_job_agy_created_instead_of_runn
 
 def test_a_garbled_submit_that_agy_cannot_place_is_an_error_not_a_second_job(project, agy):
     agy.configure(submit_garbage=1, list_fields="minimal")
-    agy_batch(project, "unplaceable", """
-        [batch]
-        backend = "agy"
-
-        [[task]]
-        label = "t"
-        prompt = "say=a"
-    """)
+    one_prompt(project, "unplaceable", "say=a")
     result = project.run("run", "unplaceable", "--json")
     assert result.code == 1, result
     task = result.json()["tasks"][0]
@@ -298,9 +305,8 @@ def test_a_banner_before_the_json_is_skipped(project, agy):
 def test_join_after_a_runner_crash_reattaches_without_submitting_again(project, agy, wait):
     agy_batch(project, "crash", MIXED)
     runner = project.spawn("run", "crash")
-    wait(lambda: len(agy.jobs()) == 4, timeout=30)
-    runner.send_signal(signal.SIGKILL)
-    runner.wait()
+    sigkill_once(runner, wait, lambda: submitted(project.state) == 4, "every job ID journalled")
+    assert phases(project.state).get("final", 0) < 4, "the kill came before the run ended"
     result = project.run("join", "--json")
     assert result.code == 2, result
     assert outcomes(result) == MIXED_OUTCOMES
@@ -309,18 +315,10 @@ def test_join_after_a_runner_crash_reattaches_without_submitting_again(project, 
 
 def test_crash_while_agy_run_was_in_flight_recovers_the_job_from_the_list(project, agy, wait):
     agy.configure(submit_delay=3)
-    agy_batch(project, "midsubmit", """
-        [batch]
-        backend = "agy"
-
-        [[task]]
-        label = "t"
-        prompt = "sleep=0.5 say=once"
-    """)
+    one_prompt(project, "midsubmit", "sleep=0.5 say=once")
     runner = project.spawn("run", "midsubmit")
-    wait(lambda: len(agy.jobs()) == 1, timeout=30)
-    runner.send_signal(signal.SIGKILL)
-    runner.wait()
+    sigkill_once(runner, wait, lambda: len(agy.jobs()) == 1, "agy creating the job")
+    assert phases(project.state) == {"intent": 1}, "the kill came while 'agy run' was in flight"
     agy.configure(submit_delay=None)
     result = project.run("join", "--json")
     assert result.code == 0, result
@@ -331,18 +329,10 @@ def test_crash_while_agy_run_was_in_flight_recovers_the_job_from_the_list(projec
 
 def test_crash_mid_submit_that_agy_cannot_place_is_lost_not_run_twice(project, agy, wait):
     agy.configure(submit_delay=3, list_fields="minimal")
-    agy_batch(project, "unclear", """
-        [batch]
-        backend = "agy"
-
-        [[task]]
-        label = "t"
-        prompt = "sleep=0.5"
-    """)
+    one_prompt(project, "unclear", "sleep=0.5")
     runner = project.spawn("run", "unclear")
-    wait(lambda: len(agy.jobs()) == 1, timeout=30)
-    runner.send_signal(signal.SIGKILL)
-    runner.wait()
+    sigkill_once(runner, wait, lambda: len(agy.jobs()) == 1, "agy creating the job")
+    assert phases(project.state) == {"intent": 1}, "the kill came while 'agy run' was in flight"
     result = project.run("join", "--json")
     assert result.code == 1, result
     task = result.json()["tasks"][0]
@@ -353,14 +343,7 @@ def test_crash_mid_submit_that_agy_cannot_place_is_lost_not_run_twice(project, a
 
 def test_crash_before_agy_was_called_submits_on_join(project, agy, wait):
     """No ledger entry means agy was never called, so join may safely submit."""
-    agy_batch(project, "early", """
-        [batch]
-        backend = "agy"
-
-        [[task]]
-        label = "t"
-        prompt = "say=a"
-    """)
+    one_prompt(project, "early", "say=a")
     result = project.run("run", "early", "--json")
     assert result.code == 0
     # Simulate a crash right after the intent was journalled: drop the ledger entry and
@@ -383,14 +366,7 @@ def test_crash_before_agy_was_called_submits_on_join(project, agy, wait):
 
 def test_agy_missing_from_path_is_a_usage_error_before_anything_runs(project, agy):
     project.env["PATH"] = "/usr/bin:/bin"
-    agy_batch(project, "noagy", """
-        [batch]
-        backend = "agy"
-
-        [[task]]
-        label = "t"
-        prompt = "say=a"
-    """)
+    one_prompt(project, "noagy", "say=a")
     result = project.run("run", "noagy")
     assert result.code == 4, result
     assert result.err.count("\n") == 1

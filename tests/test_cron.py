@@ -67,6 +67,7 @@ def test_cron_second_start_is_refused_by_the_lock(project):
     try:
         assert first.stdout.readline().startswith(b"agybatch running batch")
         second = cron_run(project, "run", "nightly")
+        assert first.poll() is None, "the first run still held the lock"
         assert second.returncode == 6
         assert b"already running" in second.stderr
     finally:

@@ -1,4 +1,7 @@
 """needs, retries, -k/--tag/--lf selection, --collect-only and longest-first ordering."""
+import os
+import signal
+
 import pytest
 
 from tests.helpers.state import submitted
@@ -87,10 +90,6 @@ def test_unknown_needs_and_cycles_exit_4(project, needs, fragment):
 
 
 def test_join_after_a_crash_continues_the_graph(project, wait):
-    import os
-    import signal
-
-
     ledger = project.root / "ledger"
     project.batch("b", f"""
         [[task]]
@@ -111,7 +110,8 @@ def test_join_after_a_crash_continues_the_graph(project, wait):
     runner = project.spawn("run", "b")
     wait(lambda: submitted(project.state) == 2)
     os.kill(runner.pid, signal.SIGKILL)
-    runner.wait()
+    assert runner.wait() == -signal.SIGKILL
+    assert submitted(project.state) == 2, "the kill came before 'second' could be submitted"
     result = project.run("join", "--json")
     assert result.code == 2, result
     got = by_label(result)

@@ -3,8 +3,9 @@
 * Any batch file, generated TOML or arbitrary text, either loads or fails with a
   :class:`~agybatch.errors.UsageError` whose one-line message names the file; never another
   exception (which the CLI would turn into an internal error). Checked in-process with
-  :func:`agybatch.config.load_batch` for speed, and for a few files through the CLI
-  (``run --collect-only``, which submits nothing): exit 0 or 4, never a traceback.
+  :func:`agybatch.batchfile.load_batch` for speed, and for a few files through the CLI
+  (``run --collect-only``, which submits nothing): the exit code the loader's answer calls for
+  (4 refused, 5 no task, else 0), never a traceback.
 * The verdict: exit 0 iff every task succeeded, 1 iff none did, 2 otherwise; in-process for
   any list of outcomes, and through real runs of generated batches of passing and failing jobs.
 """
@@ -22,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agybatch.batchfile import BATCH_KEYS, POLL_KEYS, load_batch
-from agybatch.taskspec import TASK_KEYS
 from agybatch.errors import UsageError
 from agybatch.manager import build_manager, registered
 from agybatch.model import Outcome, RunSummary, TaskResult, verdict_for
@@ -146,9 +146,21 @@ def test_any_text_loads_or_fails_naming_the_file(text, registry):
     check_loads_or_names_the_file(text, registry)
 
 
+def load_in_process(path: Path, root: Path, registry) -> int:
+    """The exit code ``run --collect-only`` owes ``path``, from the loader itself: 4 if it refuses the
+    file, 5 if the file has no task, else 0."""
+    backends, tables, formats = registry
+    try:
+        spec = load_batch(path, Project(root=root, settings={}, settings_path=None), backends, tables,
+                          formats=formats)
+    except UsageError:
+        return 4
+    return 0 if spec.tasks else 5
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=DOCUMENTS)
-def test_through_the_cli_exit_0_or_4_never_a_traceback(doc, tmp_path_factory):
+def test_through_the_cli_the_loaders_answer_never_a_traceback(doc, tmp_path_factory, registry):
     root = tmp_path_factory.mktemp("cli")
     (root / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
     folder = root / "batches" / "b"
@@ -156,7 +168,7 @@ def test_through_the_cli_exit_0_or_4_never_a_traceback(doc, tmp_path_factory):
     (folder / "batch.toml").write_text(toml_document(doc), encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "agybatch", "run", "b", "--collect-only"], cwd=root,
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode in (0, 4, 5), proc.stderr
+    assert proc.returncode == load_in_process(folder / "batch.toml", root, registry), proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     if proc.returncode == 4:
         assert len(proc.stderr.strip().splitlines()) == 1 and "batch.toml" in proc.stderr, proc.stderr
@@ -169,10 +181,24 @@ OUTCOMES = st.lists(st.sampled_from(list(Outcome)), max_size=12)
 
 
 def expected_code(outcomes) -> int:
-    good = sum(o is Outcome.SUCCEEDED for o in outcomes)
-    if outcomes and good == len(outcomes):
-        return 0
-    return 1 if good == 0 else 2
+    """The rule in words, not the code's arithmetic: 0 when every task (of at least one) succeeded,
+    1 when none did, 2 when some did and some did not."""
+    succeeded = {outcome is Outcome.SUCCEEDED for outcome in outcomes}
+    return {frozenset({True}): 0, frozenset({False}): 1, frozenset(): 1, frozenset({True, False}): 2}[
+        frozenset(succeeded)]
+
+
+@pytest.mark.parametrize("outcomes, code, word", [
+    ([], 1, "wipeout"),
+    ([Outcome.SUCCEEDED], 0, "ok"),
+    ([Outcome.SUCCEEDED, Outcome.SUCCEEDED], 0, "ok"),
+    ([Outcome.FAILED], 1, "wipeout"),
+    ([Outcome.SKIPPED, Outcome.LOST], 1, "wipeout"),
+    ([Outcome.SUCCEEDED, Outcome.CANCELLED], 2, "partial"),
+    ([Outcome.TIMED_OUT, Outcome.SUCCEEDED, Outcome.SUCCEEDED], 2, "partial"),
+])
+def test_verdict_examples(outcomes, code, word):
+    assert verdict_for(outcomes) == (code, word)
 
 
 @given(outcomes=OUTCOMES)

@@ -28,8 +28,20 @@ SACCT = """\
 """
 
 
-def local(text: str) -> float:
-    return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+@pytest.fixture(autouse=True)
+def three_hours_east(monkeypatch):
+    """Slurm prints local time: read it in a zone of UTC+3 (a POSIX TZ rule, no tz database needed)."""
+    monkeypatch.setenv("TZ", "XST-3")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+#: Epoch seconds of 2026-11-26T19:26:52 etc. read in UTC+3 (16:26:52 UTC), worked out apart from the code.
+AT_19_26_52 = 1795710412
+AT_19_27_15 = 1795710435
+AT_19_41_18 = 1795711278
 
 
 @pytest.mark.parametrize("slurm, expected", [
@@ -67,11 +79,11 @@ def test_parse_squeue_lines():
     assert (jobs["7"].state, jobs["7"].exit_code) == (JobState.FAILED, -9)  # killed by SIGKILL
     assert (jobs["8"].state, jobs["8"].exit_code) == (JobState.CANCELLED, -15)
     assert (jobs["2"].state, jobs["2"].exit_code) == (JobState.SUCCEEDED, 0)
-    assert jobs["2"].started_at == jobs["2"].ended_at == local("2026-11-26T19:26:52")
+    assert jobs["2"].started_at == jobs["2"].ended_at == AT_19_26_52
     assert (jobs["3"].state, jobs["3"].started_at, jobs["3"].reason) == (JobState.QUEUED, None, "pending (Resources)")
     # A running job's EndTime is its expected end: not reported.
     assert (jobs["9"].state, jobs["9"].ended_at, jobs["9"].exit_code) == (JobState.RUNNING, None, None)
-    assert jobs["9"].started_at == local("2026-11-26T19:27:15")
+    assert jobs["9"].started_at == AT_19_27_15
 
 
 def test_parse_sacct_lines():
@@ -82,7 +94,7 @@ def test_parse_sacct_lines():
     assert "CANCELLED by 0" in jobs["4"].reason
     assert (jobs["5"].state, jobs["5"].exit_code) == (JobState.FAILED, -9)
     assert (jobs["12"].state, jobs["12"].reason) == (JobState.TIMED_OUT, "Slurm time limit reached (TIMEOUT)")
-    assert jobs["12"].ended_at == local("2026-11-26T19:41:18")
+    assert jobs["12"].ended_at == AT_19_41_18
 
 
 def test_blank_and_foreign_lines_are_ignored():
