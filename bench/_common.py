@@ -1,9 +1,11 @@
 """What the benchmark scripts share: the workload, machine details, throw-away projects
-and writing one's own section of docs/benchmarks.md.
+and handing in one's own section of docs/benchmarks.md.
 
-Each ``bench_*.py`` script owns one ``## ...`` section of the document and
-rewrites only that section (the same way bench/bench_agy.py writes
-``## agy backend``), so the scripts can be run in any order.
+Each ``bench_*.py`` script produces one or more ``## ...`` sections with
+:func:`write_section`. Only ``bench/run_all.py`` writes docs/benchmarks.md:
+it runs the scripts with :data:`SECTIONS_ENV` naming a folder, collects the
+sections handed in there and stamps the commit, date and machine once for the
+whole document. A script run on its own prints its sections instead.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+#: Set by bench/run_all.py: the folder where :func:`write_section` hands in sections.
+SECTIONS_ENV = "AGYBATCH_BENCH_SECTIONS"
 
 #: The source's 12 nightly jobs: (label, minutes); 214 minutes in total.
 WORKLOAD = [
@@ -45,6 +49,7 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
+    """The short HEAD commit, with ``-dirty`` if tracked files other than docs/benchmarks.md changed."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -56,30 +61,42 @@ def git_commit() -> str:
     return commit + ("-dirty" if dirty else "")
 
 
+def machine_facts() -> str:
+    """Cores, CPU, kernel and Python, in one phrase."""
+    return (f"{os.cpu_count()} cores (`nproc`), {cpu_model()}, Linux {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
 def machine() -> str:
-    """One line: cores, CPU, OS, Python, commit, date (for the end of each section)."""
-    return (f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, Linux {platform.release()}, "
-            f"Python {platform.python_version()}, agybatch at commit {git_commit()}. "
+    """One line for the end of a section printed on its own: machine, commit, date.
+
+    Empty when the section goes to bench/run_all.py, which stamps the commit,
+    the date and the machine once, at the top of the document.
+    """
+    if os.environ.get(SECTIONS_ENV):
+        return ""
+    return (f"Machine: {machine_facts()}, agybatch at commit {git_commit()}. "
             f"Measured {datetime.date.today().isoformat()}.")
 
 
 # -- the document ---------------------------------------------------------------
 
 def write_section(title: str, body: str) -> None:
-    """Replace the ``## title`` section of docs/benchmarks.md with ``body`` (or append it)."""
-    heading = f"## {title}"
-    text = f"{heading}\n\n{body.strip()}\n"
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = doc.find(heading + "\n")
-    if start < 0:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        following = re.search(r"^## ", doc[start + len(heading):], re.M)
-        end = start + len(heading) + following.start() if following else len(doc)
-        doc = doc[:start] + text + ("\n" + doc[end:] if following else "")
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(doc)
-    print(f"wrote the '{heading}' section of {DOC.relative_to(ROOT)}", file=sys.stderr)
+    """Hand in the ``## title`` section (``body`` is its Markdown, without the heading).
+
+    Under bench/run_all.py (:data:`SECTIONS_ENV` set) the section is saved for
+    the document; a script run on its own prints it, since a section measured
+    apart from the others would not share the document's commit and date.
+    """
+    body = re.sub(r"\n{3,}", "\n\n", body.strip())
+    folder = os.environ.get(SECTIONS_ENV)
+    if not folder:
+        print(f"\n## {title}\n\n{body}\n")
+        print("(printed only: docs/benchmarks.md is written by bench/run_all.py)", file=sys.stderr)
+        return
+    handed_in = sorted(Path(folder).glob("*.json"))
+    path = Path(folder) / f"{len(handed_in):03d}-{os.getpid()}.json"
+    path.write_text(json.dumps({"title": title, "body": body}))
 
 
 def goal(met: bool) -> str:

@@ -6,10 +6,10 @@ file in ascending order (the worst order for a capped run), with
 order, so the 75-minute job starts last. Run 2 has run 1 in the journal and
 submits the ready tasks longest-first. Its makespan (run start to verdict) is
 compared with :func:`agybatch.plan.lpt_bound` of the jobs' nominal lengths on
-3 workers; goal: within 5 %. Prints the figures and rewrites the
-``## Longest-first (max_parallel = 3)`` section of docs/benchmarks.md.
+3 workers; goal: within 5 %. Prints the figures and hands in the
+``## Longest-first (max_parallel = 3)`` section.
 
-    python bench/bench_longest_first.py [--scale 0.1] [--max-parallel 3] [--no-write]
+    python bench/bench_longest_first.py [--scale 0.1] [--max-parallel 3]
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--max-parallel", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     ascending = sorted(WORKLOAD, key=lambda job: job[1])
     toml = workload_toml(args.scale, ascending, batch=f"[batch]\nmax_parallel = {args.max_parallel}\n")
@@ -67,8 +66,7 @@ Reproduce (about {first['duration_s'] + wall + 3:.0f} s):
 
     python bench/bench_longest_first.py --scale {args.scale:g} --max-parallel {args.max_parallel}
 """
-    if not args.no_write:
-        write_section(SECTION, body)
+    write_section(SECTION, body)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ The runner is started as a child of this script; its peak resident set
 (``VmHWM`` in ``/proc/<pid>/status``) and that of its job supervisor (the
 runner's child process) are sampled every ``--interval`` seconds until the
 runner exits. Goal (issue 8): peak RSS <= 80 MB, for the runner and its
-supervisor together. Prints the figures and rewrites the
-``## Memory`` section of docs/benchmarks.md.
+supervisor together. Prints the figures and hands in the ``## Memory``
+section.
 
-    python bench/bench_memory.py [--tasks 10000] [--parallel 16] [--no-write]
+    python bench/bench_memory.py [--tasks 10000] [--parallel 16]
 """
 from __future__ import annotations
 
@@ -53,7 +53,6 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--parallel", type=int, default=16)
     parser.add_argument("--interval", type=float, default=0.02)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     toml = "".join(f'[[task]]\nlabel = "t{i}"\ncommand = ["true"]\n' for i in range(args.tasks))
     samples, supervisor_peak = [], {}
@@ -117,8 +116,7 @@ Reproduce (about {wall + 5:.0f} s):
 
     python bench/bench_memory.py --tasks {args.tasks} --parallel {args.parallel}
 """
-    if not args.no_write:
-        write_section(SECTION, body)
+    write_section(SECTION, body)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ job sleeps 7.5 s), all at once. Two figures per run:
   the job's own end (``ended_at`` in the run's job records, ``<state>/runs/<run>/local-jobs``);
   goal: median <= 50 ms.
 
-Each of ``--runs`` runs uses a fresh project. Prints the figures and rewrites
-the ``## Overhead (local backend)`` section of docs/benchmarks.md.
+Each of ``--runs`` runs uses a fresh project. Prints the figures and hands in
+the ``## Overhead (local backend)`` section.
 
-    python bench/bench_overhead.py [--runs 3] [--scale 0.1] [--no-write]
+    python bench/bench_overhead.py [--runs 3] [--scale 0.1]
 """
 from __future__ import annotations
 
@@ -46,7 +46,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scale", type=float, default=0.1, help="seconds per minute of the article (0.1)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     slowest = max(m for _, m in WORKLOAD) * args.scale
     runs = []
@@ -87,17 +86,13 @@ in the run's job records `<state>/runs/<run>/local-jobs`, written by the job sup
 | overhead: makespan − slowest job | {overhead * 1000:.0f} ms (command wall time − slowest job: {wall_overhead * 1000:.0f} ms) | ≤ {GOAL_OVERHEAD * 1000:.0f} ms: {goal(overhead <= GOAL_OVERHEAD)} |
 | detection latency, job end → journal | median {lat_median * 1000:.1f} ms, max {lat_max * 1000:.1f} ms (all {len(all_latencies)} jobs) | median ≤ {GOAL_LATENCY * 1000:.0f} ms: {goal(lat_median <= GOAL_LATENCY)} |
 
-The local backend learns of each end from the run's job supervisor, which reaps the command and sends its
-end record to the runner on a pipe at once, so detection costs no polling.
-
 {machine()}
 
 Reproduce (about {args.runs * (slowest + 1.5):.0f} s):
 
     python bench/bench_overhead.py --runs {args.runs} --scale {args.scale:g}
 """
-    if not args.no_write:
-        write_section(SECTION, body)
+    write_section(SECTION, body)
 
 
 if __name__ == "__main__":
