@@ -1,86 +1,76 @@
-"""Run the demo batch on the local backend and on a real local Ray head; print makespan and overhead.
+"""Benchmark: the demo batch on the local backend and on a real local Ray head.
 
-Usage (from the repository root, with the plugin installed)::
+Usage (from the repository root, with the plugin installed; ``bench/run_all.py`` runs it)::
 
-    python plugins/agybatch-ray/bench/compare_demo.py [--repeat 3] [--ray-cpus 2 6]
+    python plugins/agybatch-ray/bench/compare_demo.py [--repeat 3] [--ray-cpus 2 6] [--poll-max 1s]
 
-For each backend it copies ``batches/demo/batch.toml`` into a throw-away
-project, runs ``agybatch run demo --json`` ``--repeat`` times and reports the
-median makespan (the run's ``duration_s``) and the median per-task overhead:
-a task's ``duration_s`` (submitted to ended, as agybatch saw it) minus the
-time its command needs (its sleeps, or its timeout). The Ray head is started
-once per ``--ray-cpus`` value (logical CPUs: at most that many job drivers run
-at once, since each task asks for ``entrypoint_num_cpus = 1``).
+Runs ``batches/demo`` ``--repeat`` times on the local backend, then on a Ray
+head started for each ``--ray-cpus`` value (logical CPUs: at most that many
+job drivers run at once, since each task asks for ``entrypoint_num_cpus =
+1``), and with ``[batch.poll] max = POLL_MAX`` on the largest head (``--poll-max
+''`` to skip). The head is the tests' own (``tests/conftest.py``: ``ray start
+--head`` on 127.0.0.1, every port free, stopped by process group). Figures:
+see ``bench/_demo.py``. Hands in the ``## Ray backend (demo batch)`` section.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import subprocess
+import importlib.metadata
+import os
 import sys
-import tempfile
+import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[3] / "bench"))
+sys.path.insert(0, str(HERE.parents[1] / "tests"))
 
-from conftest import ray_env, start_head  # noqa: E402  (the tests' real-head helper)
+from _common import machine, write_section  # noqa: E402
+from _demo import measure, method, table  # noqa: E402
+from conftest import ray_env, ray_missing, start_head  # noqa: E402  (the tests' real-head helper)
 
-#: Seconds each demo task's command needs (its timeout for the one that hangs).
-NOMINAL = {
-    "generate:article-a": 4.0, "audit:internal-links": 2.0, "report:admob-mediation": 6.0,
-    "i18n:store-screenshots": 3.0, "cleanup:tmp": 1.0, "translate:stuck-call": 3.0,
-}
-
-
-def run_demo(backend: str, address: str | None, poll_max: str | None = None) -> dict:
-    with tempfile.TemporaryDirectory(prefix="agybench-") as tmp:
-        root = Path(tmp)
-        (root / "pyproject.toml").write_text('[project]\nname = "bench"\nversion = "0"\n')
-        (root / "batches" / "demo").mkdir(parents=True)
-        toml = (ROOT / "batches" / "demo" / "batch.toml").read_text()
-        if poll_max:
-            toml += f'\n[batch.poll]\nmax = "{poll_max}"\n'
-        (root / "batches" / "demo" / "batch.toml").write_text(toml)
-        env = ray_env()
-        if address:
-            env["RAY_API_SERVER_ADDRESS"] = address
-        proc = subprocess.run([sys.executable, "-m", "agybatch", "run", "demo", "--backend", backend, "--json", "-q"],
-                              cwd=root, env=env, capture_output=True, text=True, timeout=300)
-        summary = json.loads(proc.stdout)
-    overheads = [t["duration_s"] - NOMINAL[t["label"]] for t in summary["tasks"] if t["duration_s"] is not None]
-    return {"exit": summary["exit_code"], "makespan": summary["duration_s"],
-            "overhead": statistics.median(overheads), "worst": max(overheads),
-            "outcomes": sorted(t["outcome"] for t in summary["tasks"])}
-
-
-def measure(name: str, backend: str, address: str | None, repeat: int, poll_max: str | None = None) -> None:
-    runs = [run_demo(backend, address, poll_max) for _ in range(repeat)]
-    assert len({json.dumps([r["exit"], r["outcomes"]]) for r in runs}) == 1, runs
-    print(f"{name:<22} exit {runs[0]['exit']}  makespan median {statistics.median(r['makespan'] for r in runs):5.1f}s"
-          f"  (runs: {', '.join('%.1f' % r['makespan'] for r in runs)})"
-          f"  per-task overhead median {statistics.median(r['overhead'] for r in runs):4.2f}s"
-          f"  worst {max(r['worst'] for r in runs):4.1f}s", flush=True)
+SECTION = "Ray backend (demo batch)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ray-cpus", type=int, nargs="+", default=[2, 6])
-    parser.add_argument("--poll-max", help="also run Ray with [batch.poll] max = POLL_MAX (e.g. 1s)")
-    parser.add_argument("--no-local", action="store_true", help="skip the local backend")
+    parser.add_argument("--poll-max", default="1s", help="also run the largest head with [batch.poll] max = "
+                                                         "POLL_MAX (default 1s; '' to skip)")
     args = parser.parse_args()
-    if not args.no_local:
-        measure("local", "local", None, args.repeat)
+    reason = ray_missing()
+    if reason:
+        sys.exit(reason)
+    began = time.monotonic()
+    env = ray_env()
+    configs = measure([("local", "local", env, None)], args.repeat)
     for cpus in args.ray_cpus:
         head = start_head(num_cpus=cpus)
         try:
-            measure(f"ray ({cpus} logical CPUs)", "ray", head.address, args.repeat)
-            if args.poll_max:
-                measure(f"  poll max {args.poll_max}", "ray", head.address, args.repeat, args.poll_max)
+            ray = {**env, "RAY_API_SERVER_ADDRESS": head.address}
+            turns = [(f"ray, head with {cpus} logical CPUs", "ray", ray, None)]
+            if args.poll_max and cpus == max(args.ray_cpus):
+                turns.append((f"ray, {cpus} logical CPUs, `[batch.poll] max = \"{args.poll_max}\"`", "ray", ray,
+                              args.poll_max))
+            configs += measure(turns, args.repeat)
         finally:
             head.shutdown()
+    body = f"""
+{method(args.repeat)} Ray {importlib.metadata.version("ray")}: a head started for each number of logical CPUs, on
+this {os.cpu_count()}-core machine (`ray start --head`, loopback only, as the plugin's tests start it), each task with
+`entrypoint_num_cpus = 1`, so at most as many job drivers run at once as the head has logical CPUs; default
+polling unless the row says otherwise.
+
+{table(configs)}
+
+{machine()}
+
+Reproduce (this took {time.monotonic() - began:.0f} s):
+
+    python plugins/agybatch-ray/bench/compare_demo.py --repeat {args.repeat} --ray-cpus {' '.join(map(str, args.ray_cpus))} --poll-max '{args.poll_max}'
+"""
+    write_section(SECTION, body)
 
 
 if __name__ == "__main__":
