@@ -109,6 +109,17 @@ class History:
         return {label: Usual(median(values), len(values))
                 for label, values in self.durations(exclude_run, before).items() if values}
 
+    def usual_usage(self, exclude_run: Optional[str] = None, before: Optional[float] = None) -> dict:
+        """``{label: (Usual cost or None, Usual tokens or None)}``: each label's median cost in USD and
+        median tokens per run, over the earlier runs whose attempts reported them."""
+        found = {}
+        for label, values in self.journal.usage_history(self.batch, exclude_run, self.window, before).items():
+            costs = [cost for cost, _ in values if cost is not None]
+            tokens = [count for _, count in values if count is not None]
+            found[label] = (Usual(median(costs), len(costs)) if costs else None,
+                            Usual(median(tokens), len(tokens)) if tokens else None)
+        return found
+
     def expected(self, exclude_run: Optional[str] = None) -> dict:
         """``{label: median seconds}``: when each label's job is expected to end (for scheduling)."""
         return {label: usual.median for label, usual in self.usual_durations(exclude_run).items()}
@@ -118,15 +129,19 @@ class History:
         that ran to an end of their own: succeeded or failed) and how many runs it rests on, and the
         duration and outcome in the newest run that has the label, whatever its outcome."""
         durations = self.durations()
+        usage = self.usual_usage()
         stats = []
         for label, row in self.journal.latest_tasks(self.batch, self.window).items():
             values = durations.get(label, [])
             took = row["took"]
+            cost, tokens = usage.get(label, (None, None))
             stats.append({
                 "batch": self.batch, "label": label,
                 "median_s": None if not values else round(median(values), 3), "runs": len(values),
                 "last_s": None if took is None else round(max(0.0, took), 3),
                 "last_outcome": row["outcome"], "last_run": row["run_id"],
+                "median_cost_usd": None if cost is None else round(cost.median, 6),
+                "median_tokens": None if tokens is None else int(tokens.median),
             })
         return stats
 

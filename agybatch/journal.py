@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     verdict TEXT,
     poll_failures INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    joined_at REAL
+    joined_at REAL,
+    stopped_by TEXT
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -52,6 +53,49 @@ CREATE TABLE IF NOT EXISTS tasks (
     not_before REAL,
     last_outcome TEXT,
     duration_label TEXT,
+    parks INTEGER NOT NULL DEFAULT 0,
+    session_id TEXT,
+    response_excerpt TEXT,
+    result_reason TEXT,
+    check_run TEXT,
+    PRIMARY KEY (run_id, label)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    job_id TEXT,
+    outcome TEXT,
+    reason TEXT,
+    exit_code INTEGER,
+    submitted_at REAL,
+    ended_at REAL,
+    session_id TEXT,
+    input_tokens INTEGER,
+    cached_input_tokens INTEGER,
+    output_tokens INTEGER,
+    thinking_tokens INTEGER,
+    total_tokens INTEGER,
+    cost_usd REAL,
+    model TEXT,
+    unpriced INTEGER NOT NULL DEFAULT 0,
+    models TEXT,
+    PRIMARY KEY (run_id, label, attempt)
+);
+CREATE TABLE IF NOT EXISTS workspaces (
+    run_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    path TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    base_commit TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    state TEXT NOT NULL,
+    tip TEXT,
+    files INTEGER,
+    insertions INTEGER,
+    deletions INTEGER,
+    kept INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
     PRIMARY KEY (run_id, label)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -74,6 +118,12 @@ ADDED_COLUMNS = (
     ("runs", "joined_at", "REAL",
      "UPDATE runs SET joined_at = COALESCE(ended_at, started_at) WHERE exit_code IS NOT NULL"),
     ("tasks", "duration_label", "TEXT", None),
+    ("tasks", "parks", "INTEGER NOT NULL DEFAULT 0", None),
+    ("tasks", "session_id", "TEXT", None),
+    ("tasks", "response_excerpt", "TEXT", None),
+    ("tasks", "result_reason", "TEXT", None),
+    ("tasks", "check_run", "TEXT", None),
+    ("runs", "stopped_by", "TEXT", None),
 )
 
 #: Seconds a journal write waits for another process's write to finish.
@@ -83,8 +133,16 @@ BUSY_TIMEOUT = 10.0
 TASK_FIELDS = (
     "phase", "submit_key", "job_id", "attempts", "state", "exit_code", "submitted_at",
     "started_at", "ended_at", "outcome", "reason", "log_path", "not_before", "last_outcome",
-    "duration_label",
+    "duration_label", "parks", "session_id", "response_excerpt", "result_reason", "check_run",
 )
+#: Columns of ``attempts`` that :meth:`Journal.record_attempt` sets.
+ATTEMPT_FIELDS = (
+    "job_id", "outcome", "reason", "exit_code", "submitted_at", "ended_at", "session_id", "input_tokens",
+    "cached_input_tokens", "output_tokens", "thinking_tokens", "total_tokens", "cost_usd", "model", "unpriced",
+    "models",
+)
+WORKSPACE_FIELDS = ("path", "repo", "base_commit", "branch", "state", "tip", "files", "insertions", "deletions",
+                    "kept", "error")
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -246,10 +304,10 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"{self.path}: cannot record run: {exc}") from None
 
-    def finish_run(self, run_id, ended_at, exit_code, verdict, poll_failures) -> None:
+    def finish_run(self, run_id, ended_at, exit_code, verdict, poll_failures, stopped_by=None) -> None:
         self._write(
-            "UPDATE runs SET ended_at=?, exit_code=?, verdict=?, poll_failures=? WHERE run_id=?",
-            (ended_at, exit_code, verdict, poll_failures, run_id),
+            "UPDATE runs SET ended_at=?, exit_code=?, verdict=?, poll_failures=?, stopped_by=? WHERE run_id=?",
+            (ended_at, exit_code, verdict, poll_failures, stopped_by, run_id),
         )
 
     def mark_joined(self, run_id, at) -> None:
@@ -319,6 +377,44 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"{self.path}: journal write failed: {exc}") from None
 
+    def record_attempt(self, run_id, label, attempt: int, **fields) -> None:
+        """Write the ledger row of one attempt (again, if a crash makes the runner record it twice)."""
+        unknown = set(fields) - set(ATTEMPT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown attempt fields: {sorted(unknown)}")
+        names = ", ".join(("run_id", "label", "attempt", *fields))
+        marks = ", ".join("?" * (3 + len(fields)))
+        self._write(f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})",
+                    (run_id, label, attempt, *fields.values()))
+
+    def attempts(self, run_id, label=None) -> list:
+        """The ledger rows of a run (of one task), in attempt order."""
+        sql, params = "SELECT * FROM attempts WHERE run_id=?", [run_id]
+        if label is not None:
+            sql += " AND label=?"
+            params.append(label)
+        return self._read(sql + " ORDER BY label, attempt", params)
+
+    def add_workspace(self, run_id, label, path, repo, base_commit, branch) -> None:
+        """Record a task's worktree before it is created (state ``adding``); a second call changes nothing."""
+        self._write("INSERT OR IGNORE INTO workspaces (run_id, label, path, repo, base_commit, branch, state)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'adding')", (run_id, label, str(path), str(repo), base_commit, branch))
+
+    def update_workspace(self, run_id, label, **fields) -> None:
+        """Set ``fields`` of a task's workspace row (``state``, and what its conclusion found)."""
+        unknown = set(fields) - set(WORKSPACE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown workspace fields: {sorted(unknown)}")
+        sets = ", ".join(f"{name}=?" for name in fields)
+        self._write(f"UPDATE workspaces SET {sets} WHERE run_id=? AND label=?", (*fields.values(), run_id, label))
+
+    def workspaces(self, run_id=None) -> list:
+        """Workspace rows of one run, or of every run (newest first)."""
+        if run_id is None:
+            return self._read("SELECT w.* FROM workspaces w JOIN runs r ON r.run_id = w.run_id"
+                              " ORDER BY r.started_at DESC, w.label")
+        return self._read("SELECT * FROM workspaces WHERE run_id=? ORDER BY label", (run_id,))
+
     def events(self, run_id, label=None) -> list:
         sql, params = "SELECT * FROM events WHERE run_id=?", [run_id]
         if label is not None:
@@ -340,6 +436,32 @@ class Journal:
         return found
 
     # -- history ---------------------------------------------------------------
+
+    def usage_history(self, batch: str, exclude_run: str | None = None, runs: int = 20,
+                      before: float | None = None) -> dict:
+        """``{label: [(cost_usd, tokens), ...]}``, newest first: what each label's task cost over all its
+        attempts in each of the last ``runs`` finished runs of ``batch`` (started before ``before``), for
+        tasks whose attempts reported usage. ``tokens`` is the reported total, else the sum of the parts."""
+        rows = self._read(
+            "SELECT a.label, SUM(a.cost_usd) AS cost, COUNT(a.cost_usd) AS priced,"
+            " SUM(COALESCE(a.total_tokens, COALESCE(a.input_tokens, 0) + COALESCE(a.cached_input_tokens, 0)"
+            "     + COALESCE(a.output_tokens, 0) + COALESCE(a.thinking_tokens, 0))) AS tokens,"
+            " COUNT(COALESCE(a.total_tokens, a.input_tokens, a.cached_input_tokens, a.output_tokens,"
+            "     a.thinking_tokens)) AS counted"
+            " FROM attempts a"
+            " JOIN (SELECT run_id, started_at FROM runs WHERE batch=? AND run_id IS NOT ?"
+            "       AND exit_code IS NOT NULL AND started_at <= ?"
+            "       ORDER BY started_at DESC LIMIT ?) r ON r.run_id = a.run_id"
+            " GROUP BY a.run_id, a.label ORDER BY MAX(r.started_at) DESC",
+            (batch, exclude_run, float("inf") if before is None else before, runs),
+        )
+        found: dict = {}
+        for row in rows:
+            cost = row["cost"] if row["priced"] else None
+            tokens = row["tokens"] if row["counted"] else None
+            if cost is not None or tokens is not None:
+                found.setdefault(row["label"], []).append((cost, tokens))
+        return found
 
     def latest_tasks(self, batch: str, runs: int = 20) -> dict:
         """``{label: row}``: each label's task row (with ``took`` and ``run_id``) in the newest of the

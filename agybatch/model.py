@@ -134,6 +134,13 @@ class TaskResult:
 
     ``outcome`` is None only for a task left unsettled by an interrupted run;
     ``state`` then says where it stood (``pending``, ``queued``, ``running``).
+
+    From a result format (:mod:`agybatch.judge`): the last attempt's
+    ``session_id``, ``response_excerpt`` (at most 500 characters) and
+    ``result_reason``. ``usage`` is the :class:`agybatch.usage.Usage` of all
+    its attempts (None when none reported any); ``check_log`` the output of its
+    ``check``; ``workspace`` the :class:`agybatch.workspace.Concluded` of its
+    worktree (None for ``workspace = "shared"``).
     """
 
     label: str
@@ -148,6 +155,12 @@ class TaskResult:
     log_path: Optional[str] = None
     duration_label: Optional[str] = None
     state: Optional[str] = None
+    session_id: Optional[str] = None
+    response_excerpt: Optional[str] = None
+    result_reason: Optional[str] = None
+    check_log: Optional[str] = None
+    usage: Any = None
+    workspace: Any = None
 
     @property
     def duration_s(self) -> Optional[float]:
@@ -185,6 +198,14 @@ class RunSummary:
     interrupted: bool = False
     poll_failures: int = 0
     plugin_errors: list = attrs.field(factory=list)
+    stopped_by: Optional[str] = None
+
+    @property
+    def usage_total(self):
+        """The :class:`agybatch.usage.Usage` of every attempt of every task, or None if none reported any."""
+        from .usage import total
+
+        return total(t.usage for t in self.tasks)
 
     @property
     def counts(self) -> dict:
@@ -218,6 +239,7 @@ class RunSummary:
     def to_json(self) -> dict:
         from .units import iso
 
+        usage_total = self.usage_total
         return {
             "run_id": self.run_id,
             "batch": self.batch,
@@ -228,6 +250,9 @@ class RunSummary:
             "ended_at": iso(self.ended_at),
             "duration_s": _round(self.duration_s),
             "counts": self.counts,
+            "usage_total": usage_total.to_json() if usage_total else None,
+            "cost_usd_total": _money(usage_total.cost_usd) if usage_total else None,
+            "stopped_by": self.stopped_by,
             "poll_failures": self.poll_failures,
             "plugin_errors": list(self.plugin_errors),
             "tasks": [
@@ -245,6 +270,12 @@ class RunSummary:
                     "reason": t.reason,
                     "log_path": t.log_path,
                     "duration_label": t.duration_label,
+                    "session_id": t.session_id,
+                    "response_excerpt": t.response_excerpt,
+                    "result_reason": t.result_reason,
+                    "usage": t.usage.to_json() if t.usage else None,
+                    "cost_usd": _money(t.usage.cost_usd) if t.usage else None,
+                    **(t.workspace.to_json() if t.workspace is not None else {}),
                 }
                 for t in self.tasks
             ],
@@ -253,3 +284,7 @@ class RunSummary:
 
 def _round(value):
     return None if value is None else round(value, 3)
+
+
+def _money(value):
+    return None if value is None else round(value, 6)

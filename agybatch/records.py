@@ -20,13 +20,20 @@ OUTCOME_OF = {
 
 @attrs.define
 class TaskRecord:
-    """Where one task stands: ``phase`` is pending, intent, submitted or final.
+    """Where one task stands: ``phase`` is pending, intent, submitted, checking or final.
 
     A task waiting for a retry is ``pending`` again with ``attempts`` > 0,
-    ``last_outcome`` set and ``not_before`` the earliest time to resubmit.
+    ``last_outcome`` set and ``not_before`` the earliest time to resubmit; a
+    rate-limited task waits the same way, counted in ``parks`` instead of its
+    retries. ``checking``: the job succeeded and the task's ``check`` runs
+    (``check_run`` says which process, so a later ``join`` can stop it).
 
     ``stop_outcome`` is the outcome the runner decided when it stopped the job
-    itself (deadline, stall, cancel); a job that still succeeds keeps success.
+    itself (deadline, stall, cancel, silence); a job that still succeeds keeps
+    success.
+
+    ``session_id``, ``response_excerpt`` and ``result_reason`` are what the
+    last attempt's result format found (see :mod:`agybatch.judge`).
     """
 
     seq: int
@@ -48,6 +55,16 @@ class TaskRecord:
     stop_outcome: Optional[Outcome] = None
     stop_reason: Optional[str] = None
     duration_label: Optional[str] = None
+    parks: int = 0
+    session_id: Optional[str] = None
+    response_excerpt: Optional[str] = None
+    result_reason: Optional[str] = None
+    check_run: Optional[dict] = None
+
+    @property
+    def retried(self) -> int:
+        """Attempts beyond the first that were retries (resubmissions after a rate limit do not count)."""
+        return max(0, self.attempts - 1 - self.parks)
 
     @property
     def label(self) -> str:
@@ -85,6 +102,9 @@ class TaskRecord:
             "outcome": self.outcome.value if self.outcome else None, "reason": self.reason,
             "log_path": self.log_path, "not_before": self.not_before,
             "last_outcome": self.last_outcome.value if self.last_outcome else None,
+            "parks": self.parks, "session_id": self.session_id, "response_excerpt": self.response_excerpt,
+            "result_reason": self.result_reason,
+            "check_run": json.dumps(self.check_run) if self.check_run else None,
         }
 
     @classmethod
@@ -97,7 +117,10 @@ class TaskRecord:
             outcome=Outcome(row["outcome"]) if row["outcome"] else None, reason=row["reason"],
             log_path=row["log_path"], not_before=row["not_before"],
             last_outcome=Outcome(row["last_outcome"]) if row["last_outcome"] else None,
-            duration_label=_column(row, "duration_label"),
+            duration_label=_column(row, "duration_label"), parks=_column(row, "parks") or 0,
+            session_id=_column(row, "session_id"), response_excerpt=_column(row, "response_excerpt"),
+            result_reason=_column(row, "result_reason"),
+            check_run=json.loads(_column(row, "check_run") or "null"),
         )
 
     def result(self) -> TaskResult:
@@ -105,7 +128,9 @@ class TaskRecord:
             label=self.label, outcome=self.outcome, job_id=self.job_id, attempts=self.attempts,
             exit_code=self.exit_code, submitted_at=self.submitted_at, started_at=self.started_at,
             ended_at=self.ended_at, reason=self.reason, log_path=self.log_path,
-            state=self.state.value if self.state else self.phase, duration_label=self.duration_label,
+            state=self.phase if self.phase == "checking" or not self.state else self.state.value,
+            duration_label=self.duration_label, session_id=self.session_id, response_excerpt=self.response_excerpt, result_reason=self.result_reason,
+            check_log=(self.check_run or {}).get("log"),
         )
 
 

@@ -1,47 +1,60 @@
 """Fan-out, wait, join: the one loop that drives a run.
 
 The runner journals every intent, job ID and state change, then tells the
-hooks. It submits ready tasks (``stagger``, ``max_parallel``), waits on
-backend events or polls on a :class:`~agybatch.schedule.PollSchedule` (one
-bulk call a round, never for settled jobs), enforces the deadline,
-``queued_timeout`` and per-task timeouts, and ends with a
+hooks. It submits ready tasks (``stagger``, ``max_parallel``, the budget),
+waits on backend events or polls on a :class:`~agybatch.schedule.PollSchedule`
+(one bulk call a round, never for settled jobs), enforces the deadline,
+``queued_timeout``, per-task timeouts and ``idle_timeout``, and ends with a
 :class:`~agybatch.model.RunSummary`.
+
+An attempt whose job ended goes through one pipeline: **judged** (by the
+task's result format, else its exit code; :mod:`agybatch.judge`), then
+**checked** (the task's ``check``, if it succeeded; :mod:`agybatch.checks`),
+then **decided** (finish, retry or park; :mod:`agybatch.outcomes`).
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import signal
 import sys
 import time
 
+from .budget import Budget
+from .checks import stop_leftover
+from .endings import Endings
 from .errors import CannotTell, PollError, SubmitError
+from .judge import judge
+from .ledger import attach
+from .limits import IdleWatch, Timers
 from .manager import call_hook
 from .model import JobState, JobStatus, Outcome, RunSummary
 from .queue import TaskQueue
 from .records import TaskRecord
 from .schedule import PollSchedule
+from .stopping import CANCEL_CHECK_EVERY, Stopping
+from .template import submit_argv
+from .usage import from_row, total
 
 #: Consecutive failed polls after which the unsettled jobs are reported lost.
 MAX_POLL_FAILURES = 20
-#: Seconds to wait for cancelled jobs to report a final state before giving up on them.
-CANCEL_SETTLE = 10.0
-CANCEL_CHECK_EVERY = 1.0
+#: How often running checks are looked at.
+CHECK_POLL = 0.05
 
 
 class _Interrupt(Exception):
     pass
 
 
-class Runner:
+class Runner(Stopping, Endings):
     """Drives one session (a new run or a join) to its summary.
 
     ``expected`` maps labels to their usual duration in seconds (from the
     journal's history); polling backends use it to poll around expected ends.
+    ``formats`` maps result format names to formats; ``workspaces`` is the
+    run's :class:`~agybatch.workspace.Workspaces`, or None when no task uses one.
     """
 
-    def __init__(self, session, backend, records: list, started_at: float,
-                 cancel_on_interrupt: bool = False, expected: dict | None = None):
+    def __init__(self, session, backend, records: list, started_at: float, cancel_on_interrupt: bool = False,
+                 expected: dict | None = None, formats: dict | None = None, workspaces=None):
         self.session = session
         self.batch = session.batch
         self.journal = session.journal
@@ -49,24 +62,29 @@ class Runner:
         self.backend = backend
         self.records = records
         self.expected = expected or {}
+        self.formats = formats or {}
+        self.workspaces = workspaces
         self.started_at = started_at
         self.cancel_on_interrupt = cancel_on_interrupt
         self.errors: list[str] = []
         self.poll_failures = 0
+        self.stopped_by = None
         self.deadline_at = started_at + self.batch.deadline if self.batch.deadline else None
+        self.budget = Budget(self.batch.max_cost_usd, self.batch.max_tokens)
         self._queue = TaskQueue(records, self.expected,
                                 longest_first=bool(self.batch.max_parallel or self.batch.stagger))
         self._outbox: list = []
         self._active = {r.job_id: r for r in records if r.phase == "submitted"}
+        self._checks: dict = {}
         self._unsettled = sum(1 for r in records if r.phase != "final")
-        self._timers: list = []
-        self._timer_seq = itertools.count()
+        self._timers = Timers()
+        self._idle = IdleWatch()
         self._schedule = PollSchedule(self.batch.poll_policy(backend.poll_defaults))
         self._consecutive_failures = 0
         self._next_submit = 0.0
         self._next_cancel_check = 0.0
         self._next_tick = 0.0
-        self._settle_by = None
+        self._stopping_since = None
         self._interrupted = 0
         self._blocking = False
 
@@ -75,13 +93,7 @@ class Runner:
     def run(self) -> RunSummary:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self._recover()
-            for rec in self._active.values():
-                self._watch_job(rec)
-            for rec in self.records:
-                if rec.phase == "pending":
-                    self._enqueue(rec)
-            self._flush()
+            self._resume()
             while self._unsettled:
                 if self._interrupted and not self._cancelling_for_interrupt():
                     break
@@ -94,6 +106,8 @@ class Runner:
                 self._tick()
             self._flush()
         finally:
+            for check in self._checks.values():
+                check.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self._summary()
@@ -107,7 +121,7 @@ class Runner:
     def _cancelling_for_interrupt(self) -> bool:
         if not self.cancel_on_interrupt or self._interrupted > 1:
             return False
-        if self._settle_by is None:
+        if self._stopping_since is None:
             self._stop_all(Outcome.CANCELLED, "cancelled on interrupt", Outcome.CANCELLED)
         return True
 
@@ -117,27 +131,42 @@ class Runner:
             self._next_tick = now + 1.0
             call_hook(self.pm, "on_tick", self.errors, session=self.session, records=self.records)
 
-    # -- recovery after a crash ------------------------------------------------
+    # -- picking up where a run stopped ------------------------------------------
 
-    def _recover(self) -> None:
+    def _resume(self) -> None:
+        """Resolve interrupted submissions, re-run interrupted checks, queue what is pending."""
+        self.budget.add(total(from_row(row) for row in self.journal.attempts(self.session.run_id)))
         for rec in self.records:
-            if rec.phase != "intent":
-                continue
-            try:
-                job_id = self.backend.recover(rec.submit_key)
-            except CannotTell:
-                self._finish(rec, Outcome.LOST, None, reason=(
-                    f"the runner stopped mid-submission and the {self.batch.backend} backend "
-                    "cannot tell whether the job was submitted"))
-                continue
-            if job_id is None:
-                rec.phase, rec.attempts = "pending", max(0, rec.attempts - 1)
-                self._journal(rec, ("recovered", None, None, "not submitted"))
-            else:
-                rec.phase, rec.job_id = "submitted", job_id
-                rec.submitted_at = rec.submitted_at or time.time()
-                self._active[job_id] = rec
-                self._journal(rec, ("recovered", job_id, None, "submitted before the crash"))
+            if rec.phase == "intent":
+                self._recover(rec)
+        for rec in self._active.values():
+            self._watch_job(rec)
+        for rec in self.records:
+            if rec.phase == "checking":
+                stop_leftover(rec.check_run)
+                self._start_check(rec, self._response(rec))
+            elif rec.phase == "pending":
+                self._enqueue(rec)
+            elif rec.phase == "final" and self.workspaces is not None:
+                self.workspaces.conclude(rec)
+        self._flush()
+
+    def _recover(self, rec: TaskRecord) -> None:
+        try:
+            job_id = self.backend.recover(rec.submit_key)
+        except CannotTell:
+            self._finish(rec, Outcome.LOST, None, reason=(
+                f"the runner stopped mid-submission and the {self.batch.backend} backend "
+                "cannot tell whether the job was submitted"))
+            return
+        if job_id is None:
+            rec.phase, rec.attempts = "pending", max(0, rec.attempts - 1)
+            self._journal(rec, ("recovered", None, None, "not submitted"))
+        else:
+            rec.phase, rec.job_id = "submitted", job_id
+            rec.submitted_at = rec.submitted_at or time.time()
+            self._active[job_id] = rec
+            self._journal(rec, ("recovered", job_id, None, "submitted before the crash"))
 
     # -- fan-out ---------------------------------------------------------------
 
@@ -151,11 +180,12 @@ class Runner:
 
     def _submit_ready(self) -> None:
         while self._queue.has_ready(time.time()):
-            if self._interrupted or self._settle_by is not None or time.time() < self._next_submit:
+            if self._interrupted or self._stopping_since is not None or time.time() < self._next_submit:
                 return
-            if self._at_capacity():
+            if self._at_capacity() or self._check_cancel_request():
                 return
-            if self._check_cancel_request():
+            if self.budget.reached:
+                self._stop_for_budget()
                 return
             self._submit(self._queue.pop_ready(time.time()))
             self._flush()
@@ -167,10 +197,11 @@ class Runner:
         rec.submit_key = rec.next_key(self.session.run_id, self.backend.spends_recovered_keys)
         self._journal(rec, ("intent", None, None, rec.submit_key))
         try:
-            job = self.backend.submit(rec.task, rec.submit_key)
+            task = self._attempt_task(rec)
+            job = self.backend.submit(task, rec.submit_key)
         except Exception as exc:
             detail = str(exc) if isinstance(exc, SubmitError) else f"{type(exc).__name__}: {exc}"
-            self._settle(rec, Outcome.ERROR, None, reason=f"submission failed: {detail}")
+            self._attempt_over(rec, Outcome.ERROR, None, reason=f"submission failed: {detail}")
             return
         rec.phase, rec.job_id, rec.state = "submitted", job.job_id, job.state
         rec.submitted_at, rec.started_at = time.time(), job.started_at
@@ -181,27 +212,47 @@ class Runner:
         if job.state.final:
             self._apply({job.job_id: job})
 
+    def _attempt_task(self, rec: TaskRecord):
+        """The task as this attempt runs it: ``{previous_session}`` filled, in its worktree if it has one."""
+        import attrs
+
+        task = rec.task
+        command = submit_argv(task.command, rec.session_id if rec.attempts > 1 else None)
+        task = attrs.evolve(task, command=command) if command is not task.command else task
+        if self.workspaces is not None and task.workspace == "worktree":
+            task = attrs.evolve(task, cwd=self.workspaces.prepare(rec))
+        return task
+
     def _watch_job(self, rec: TaskRecord) -> None:
+        now = time.time()
         usual = self.expected.get(rec.label)
-        self._schedule.watch(rec.job_id, time.time(), rec.submitted_at + usual if usual else None)
+        self._schedule.watch(rec.job_id, now, rec.submitted_at + usual if usual else None)
         if self.batch.queued_timeout and rec.state in (None, JobState.QUEUED):
-            self._add_timer(rec.submitted_at + self.batch.queued_timeout, rec, "queued")
+            self._timers.add(rec.submitted_at + self.batch.queued_timeout, rec, "queued")
+        if rec.task.idle_timeout:
+            self._idle.watch(rec.job_id, rec.task.idle_timeout, now)
         self._arm_task_timeout(rec)
+
+    def _unwatch(self, job_id) -> None:
+        """Stop watching a job that ended (or was given up on)."""
+        if job_id:
+            self._active.pop(job_id, None)
+            self._schedule.forget(job_id)
+            self._idle.forget(job_id)
 
     # -- wait --------------------------------------------------------------------
 
     def _wake_at(self) -> float:
-        wake = [time.time() + CANCEL_CHECK_EVERY, self._next_tick]
-        if self._settle_by is None:
-            if self._queue.has_ready(time.time()) and not self._at_capacity():
+        now = time.time()
+        wake = [now + CANCEL_CHECK_EVERY, self._next_tick, self._timers.next_time(), self._idle.next_time()]
+        if self._checks:
+            wake.append(now + CHECK_POLL)
+        if self._stopping_since is None:
+            if self._queue.has_ready(now) and not self._at_capacity():
                 wake.append(self._next_submit)
             wake.append(self._queue.next_time())
             if self.deadline_at:
                 wake.append(self.deadline_at)
-        else:
-            wake.append(self._settle_by)
-        if self._timers:
-            wake.append(self._timers[0][0])
         return min(wake)
 
     def _wait(self) -> None:
@@ -226,6 +277,7 @@ class Runner:
         finally:
             self._blocking = False
         self._apply(changes)
+        self._collect_checks()
 
     def _poll(self, active: list) -> dict:
         self._schedule.polled(time.time())
@@ -248,6 +300,8 @@ class Runner:
                 and (job.state is not self._active[j].state or job.state.final)]
         if not news:
             return
+        judged = {j: judge(rec.task, job, self.backend, self.formats)
+                  for j, rec, job in news if job.state.final and job.state is not JobState.LOST}
         with self.journal.transaction():
             for job_id, rec, job in news:
                 previous = rec.state
@@ -257,89 +311,12 @@ class Runner:
                 rec.started_at = job.started_at or rec.started_at or (
                     time.time() if job.state is JobState.RUNNING else None)
                 if job.state.final:
-                    self._settle(rec, rec.outcome_for(job.state), job, reason=rec.stop_reason or job.reason,
-                                 ended_at=job.ended_at, previous=previous)
+                    self._job_ended(rec, job, judged.get(job_id), previous)
                 else:
                     self._journal(rec, ("state", job_id, job.state.value, job.reason))
                     self._arm_task_timeout(rec)
                     self._tell("on_state_change", task=rec.task, job=job, previous=previous, outcome=None)
         self._flush()
-
-    # -- limits -----------------------------------------------------------------
-
-    def _add_timer(self, at: float, rec: TaskRecord, kind: str) -> None:
-        heapq.heappush(self._timers, (at, next(self._timer_seq), kind, rec))
-
-    def _arm_task_timeout(self, rec: TaskRecord) -> None:
-        timeout = rec.task.timeout
-        if timeout and rec.state is JobState.RUNNING and not self.backend.enforces_timeout:
-            self._add_timer((rec.started_at or rec.submitted_at) + timeout, rec, "timeout")
-
-    def _due_timers(self, now: float):
-        while self._timers and self._timers[0][0] <= now:
-            _, _, kind, rec = heapq.heappop(self._timers)
-            if not rec.active:
-                continue
-            if kind == "settle" and rec.stop_outcome is not None:
-                yield kind, rec
-            elif rec.stop_outcome is None:
-                if kind == "timeout" and rec.state is JobState.RUNNING:
-                    yield kind, rec
-                elif kind == "queued" and rec.state in (None, JobState.QUEUED):
-                    yield kind, rec
-
-    def _check_limits(self, now: float) -> None:
-        if now >= self._next_cancel_check:
-            self._check_cancel_request()
-        if self.deadline_at and now >= self.deadline_at and self._settle_by is None:
-            self._stop_all(Outcome.TIMED_OUT, "overall deadline reached", Outcome.SKIPPED)
-        if self._settle_by is not None and now >= self._settle_by:
-            for rec in list(self._active.values()):
-                self._finish(rec, rec.stop_outcome, None, reason=f"{rec.stop_reason}; no final state reported")
-        for kind, rec in list(self._due_timers(now)):
-            if kind == "settle":
-                self._finish(rec, rec.stop_outcome, None, reason=f"{rec.stop_reason}; no final state reported")
-            elif kind == "timeout":
-                self._stop([rec], Outcome.TIMED_OUT, f"task timeout reached ({rec.task.timeout:g}s)")
-            elif self.batch.on_stalled == "leave":
-                self._finish(rec, Outcome.STALLED, None,
-                             reason=f"still queued after {self.batch.queued_timeout:g}s (left running)")
-            else:
-                self._stop([rec], Outcome.STALLED, f"still queued after {self.batch.queued_timeout:g}s")
-
-    def _check_cancel_request(self) -> bool:
-        self._next_cancel_check = time.time() + CANCEL_CHECK_EVERY
-        if self._settle_by is None and self.journal.cancel_requested(self.session.run_id):
-            self._stop_all(Outcome.CANCELLED, "cancelled with agybatch cancel", Outcome.CANCELLED)
-            return True
-        return False
-
-    def _stop_all(self, running_outcome: Outcome, reason: str, pending_outcome: Outcome) -> None:
-        for rec in self._queue.drain():
-            if rec.last_outcome is not None:
-                self._finish(rec, rec.last_outcome, None, reason=f"{reason} before the next attempt")
-            else:
-                self._finish(rec, pending_outcome, None, reason=f"{reason} before submission")
-        active = list(self._active.values())
-        queued = [r for r in active if r.state is JobState.QUEUED]
-        self._stop([r for r in active if r.state is not JobState.QUEUED], running_outcome, reason)
-        stalled = Outcome.STALLED if running_outcome is Outcome.TIMED_OUT else running_outcome
-        self._stop(queued, stalled, reason)
-        self._settle_by = time.time() + CANCEL_SETTLE + self.backend.grace
-
-    def _stop(self, records: list, outcome: Outcome, reason: str) -> None:
-        if not records:
-            return
-        settle_by = time.time() + CANCEL_SETTLE + self.backend.grace
-        with self.journal.transaction():
-            for rec in records:
-                rec.stop_outcome, rec.stop_reason = outcome, reason
-                self._journal(rec, ("stop", rec.job_id, outcome.value, reason))
-                self._add_timer(settle_by, rec, "settle")
-        try:
-            self.backend.cancel([r.job_id for r in records])
-        except Exception as exc:
-            self.errors.append(f"cancel failed: {type(exc).__name__}: {exc}")
 
     # -- journal and results -------------------------------------------------------
 
@@ -355,45 +332,11 @@ class Runner:
             hook, kwargs = self._outbox.pop(0)
             call_hook(self.pm, hook, self.errors, session=self.session, **kwargs)
 
-    def _settle(self, rec, outcome, job, reason=None, ended_at=None, previous=None) -> None:
-        """An attempt ended with ``outcome``: retry it if the task allows, else finish the task."""
-        task = rec.task
-        delay = task.retry_backoff * 2 ** (rec.attempts - 1)
-        retry_at = time.time() + delay
-        if (outcome.value not in task.retry_on or rec.attempts > task.retries or self._interrupted
-                or self._settle_by is not None or (self.deadline_at and retry_at >= self.deadline_at)):
-            self._finish(rec, outcome, job, reason=reason, ended_at=ended_at, previous=previous)
-            return
-        if rec.job_id:
-            self._active.pop(rec.job_id, None)
-            self._schedule.forget(rec.job_id)
-        rec.phase, rec.last_outcome, rec.not_before = "pending", outcome, retry_at
-        rec.stop_outcome = rec.stop_reason = None
-        detail = f"attempt {rec.attempts} {outcome.text}; retrying in {delay:g}s" + (f" ({reason})" if reason else "")
-        self._journal(rec, ("retry", rec.job_id, outcome.value, detail))
-        self._tell("on_state_change", task=task, job=job, previous=previous, outcome=None)
-        self._enqueue(rec)
-
-    def _finish(self, rec, outcome, job, reason=None, ended_at=None, previous=None) -> None:
-        rec.phase, rec.outcome, rec.reason, rec.not_before = "final", outcome, reason, None
-        self._unsettled -= 1
-        if rec.job_id:
-            self._active.pop(rec.job_id, None)
-            self._schedule.forget(rec.job_id)
-        if rec.submitted_at is not None:
-            rec.ended_at = ended_at or time.time()
-        if rec.job_id and rec.log_path is None:
-            path = self.backend.log_path(rec.job_id)
-            rec.log_path = str(path) if path is not None else None
-        self._journal(rec, ("final", rec.job_id, outcome.value, reason))
-        self._tell("on_state_change", task=rec.task, job=job, previous=previous or rec.state, outcome=outcome)
-        for dependent, why in self._queue.settled(rec):
-            self._finish(dependent, Outcome.SKIPPED, None, reason=why)
-
     def _summary(self) -> RunSummary:
-        return RunSummary(
+        summary = RunSummary(
             run_id=self.session.run_id, batch=self.batch.name, backend=self.batch.backend,
             started_at=self.started_at, ended_at=time.time(),
             tasks=[r.result() for r in self.records], interrupted=bool(self._interrupted),
-            poll_failures=self.poll_failures, plugin_errors=self.errors,
+            poll_failures=self.poll_failures, plugin_errors=self.errors, stopped_by=self.stopped_by,
         )
+        return attach(summary, self.journal)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -75,6 +76,23 @@ def format_size(size: int | None) -> str:
     return f"{size} B"
 
 
+def format_tokens(count: int | None) -> str:
+    """A token count compactly: ``950``, ``12.3k``, ``1.9M``."""
+    if count is None:
+        return "?"
+    for unit, factor in (("M", 10**6), ("k", 10**3)):
+        if count >= factor:
+            return f"{count / factor:.3g}{unit}" if count < 1000 * factor else f"{count / factor:.0f}{unit}"
+    return str(count)
+
+
+def format_usd(amount: float | None) -> str:
+    """``$4.12``; ``$0.0031`` below a cent."""
+    if amount is None:
+        return "unknown"
+    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+
+
 def format_duration(seconds: float | None) -> str:
     """Format ``seconds`` compactly: ``850ms``, ``12s``, ``12m``, ``7m12s``, ``1h02m``."""
     if seconds is None:
@@ -139,3 +157,20 @@ def non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """A file-name fragment for ``text``: ``[A-Za-z0-9._-]`` only, no leading dot, at most ``limit``.
+
+    When anything had to change, a short hash of ``text`` is appended so that
+    different texts keep different names.
+    """
+    safe = _UNSAFE.sub("_", text).strip("._-")
+    safe = re.sub(r"\.{2,}", ".", safe)
+    if safe and safe == text and len(safe) <= limit:
+        return safe
+    import hashlib
+
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    safe = safe[: limit - 9].rstrip("._-")
+    return f"{safe}-{digest}" if safe else digest

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agybatch.builtin.failedlogs import log_file_name, safe_name
+from agybatch.builtin.failedlogs import log_file_name
+from agybatch.units import safe_name
 
 NOISY_FAIL = """
     [[task]]

@@ -59,16 +59,28 @@ def test_processes_racing_to_create_the_journal_all_succeed(tmp_path):
     assert failures == []
 
 
-def test_a_journal_from_before_retries_and_joined_at_is_upgraded_in_place(project):
+#: The journal as the first release wrote it: no retries, no joined_at, no ledger of attempts.
+FIRST_SCHEMA = """
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, batch TEXT NOT NULL, batch_path TEXT NOT NULL, backend TEXT NOT NULL,
+    settings TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL, exit_code INTEGER, verdict TEXT,
+    poll_failures INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE tasks (run_id TEXT NOT NULL REFERENCES runs(run_id), seq INTEGER NOT NULL, label TEXT NOT NULL,
+    spec TEXT NOT NULL, phase TEXT NOT NULL DEFAULT 'pending', submit_key TEXT, job_id TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, state TEXT, exit_code INTEGER, submitted_at REAL, started_at REAL,
+    ended_at REAL, outcome TEXT, reason TEXT, log_path TEXT, PRIMARY KEY (run_id, label));
+CREATE TABLE events (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, label TEXT NOT NULL, at REAL NOT NULL,
+    kind TEXT NOT NULL, job_id TEXT, state TEXT, detail TEXT);
+CREATE INDEX runs_by_batch ON runs(batch, started_at);
+"""
+
+
+def test_a_journal_from_the_first_release_is_upgraded_in_place(project):
     import sqlite3
 
     project.batch("b", BATCH)
     project.state.mkdir(mode=0o700)
     old = sqlite3.connect(project.state / "journal.sqlite")
-    from agybatch.journal import SCHEMA
-
-    old.executescript(SCHEMA.replace("    not_before REAL,\n    last_outcome TEXT,\n", "")
-                      .replace("DEFAULT 0,\n    joined_at REAL\n", "DEFAULT 0\n"))
+    old.executescript(FIRST_SCHEMA)
     old.execute("INSERT INTO runs (run_id, batch, batch_path, backend, settings, started_at, exit_code, verdict)"
                 " VALUES ('old-run', 'b', 'x', 'local', '{}', 1.0, 0, 'ok')")
     old.commit()

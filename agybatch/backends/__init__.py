@@ -68,6 +68,10 @@ class Backend:
     :cvar grace: seconds between asking a job to stop and forcing it; the
         runner waits this long (and a little more) for a cancelled job's
         final state before it gives up on it.
+    :cvar result_format: the result format its jobs' output is in when it
+        carries an envelope (the agy backend: ``"agy"``). With ``result =
+        "auto"`` such output is judged by it; output without an envelope is
+        judged by the exit code.
     """
 
     name = "?"
@@ -78,6 +82,7 @@ class Backend:
     spends_recovered_keys = False
     watches_output = False
     grace: float = 0.0
+    result_format: Optional[str] = None
 
     def __init__(self, context: BackendContext) -> None:
         self.context = context

@@ -9,7 +9,11 @@ retried), and
 - ``3.1× usual`` (or ``0.2× usual``) when it took ``factor`` times longer or
   shorter than the median of the label's earlier runs of the same batch, as
   the journal remembers them. That is the first clue to a rate limit or a
-  network fault.
+  network fault;
+- ``$2.90`` when its attempts reported (or were priced at) a cost, and
+  ``4.2× usual cost`` when that cost is ``factor`` times its label's median
+  (``3.5× usual tokens`` when only tokens are known), with the same
+  ``min_runs`` and ``factor``.
 
 ``[durations]`` tunes it: ``factor = 2.0`` (> 1), ``min_runs = 3`` (earlier
 runs needed before comparing), ``history = 20`` (runs looked at) and
@@ -30,7 +34,7 @@ from typing import Optional
 from agybatch import hookimpl
 from agybatch.errors import JournalError
 from agybatch.history import History, Usual, ratio_text, settings, unusual
-from agybatch.units import format_duration, printable
+from agybatch.units import format_duration, format_usd, printable
 
 
 @hookimpl
@@ -38,15 +42,17 @@ def register_tables(register):
     register("durations", settings)
 
 
-def duration_label(task, usual: Optional[Usual], conf: dict, now: Optional[float] = None) -> str:
-    """The label of one :class:`~agybatch.model.TaskResult`, compared with its ``usual`` duration.
+def duration_label(task, usual: Optional[Usual], conf: dict, now: Optional[float] = None,
+                   usual_usage: tuple = (None, None)) -> str:
+    """The label of one :class:`~agybatch.model.TaskResult`, compared with its ``usual`` duration and
+    its ``usual_usage`` (``(Usual cost, Usual tokens)``).
 
     It is a display string: control characters of the label are shown escaped.
     """
-    return printable(_label(task, usual, conf, now))
+    return printable(_label(task, usual, conf, now, usual_usage))
 
 
-def _label(task, usual: Optional[Usual], conf: dict, now: Optional[float]) -> str:
+def _label(task, usual: Optional[Usual], conf: dict, now: Optional[float], usual_usage: tuple) -> str:
     if task.outcome is None:
         state = task.state or "unsettled"
         start = task.submitted_at or task.started_at
@@ -66,21 +72,37 @@ def _label(task, usual: Optional[Usual], conf: dict, now: Optional[float]) -> st
     ratio = unusual(took, usual, conf, floor=conf["ignore_below"])
     if ratio is not None:
         parts.append(ratio_text(ratio))
+    parts += _usage_parts(task.usage, usual_usage, conf)
     return f"{task.label} ({', '.join(parts)})"
+
+
+def _usage_parts(usage, usual_usage: tuple, conf: dict) -> list:
+    """``["$2.90", "4.2× usual cost"]``: the cost, and how far it (or the tokens) is from usual."""
+    if usage is None:
+        return []
+    parts = [] if usage.cost_usd is None else [format_usd(usage.cost_usd)]
+    usual_cost, usual_tokens = usual_usage
+    ratio = unusual(usage.cost_usd, usual_cost, conf)
+    if ratio is not None:
+        return parts + [ratio_text(ratio, "cost")]
+    ratio = unusual(usage.tokens, usual_tokens, conf) if usage.cost_usd is None else None
+    return parts + ([ratio_text(ratio, "tokens")] if ratio is not None else [])
 
 
 @hookimpl(tryfirst=True)
 def on_join(session, summary):
     conf = settings(session.batch.tables.get("durations"))
+    history = History(session.journal, session.batch.name, conf["history"])
     try:
-        usual = History(session.journal, session.batch.name, conf["history"]).usual_durations(session.run_id)
+        usual, usual_usage = history.usual_durations(session.run_id), history.usual_usage(session.run_id)
     except Exception as exc:  # history is a nicety: labels without it beat no labels
         _warn(summary, f"cannot read the run history: {exc}")
-        usual = {}
+        usual, usual_usage = {}, {}
     session.stash["durations.usual"] = {label: u.median for label, u in usual.items() if u.runs >= conf["min_runs"]}
     now = time.time()
     for task in summary.tasks:
-        task.duration_label = duration_label(task, usual.get(task.label), conf, now)
+        task.duration_label = duration_label(task, usual.get(task.label), conf, now,
+                                             usual_usage.get(task.label, (None, None)))
     try:
         with session.journal.transaction():
             for task in summary.tasks:

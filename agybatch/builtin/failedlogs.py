@@ -8,7 +8,7 @@ folder). The path becomes the task's ``log_path`` in the summary, the
 journal (``agybatch status``) and the notification. Succeeded jobs' logs
 are never copied.
 
-File names are made from labels and job IDs by :func:`safe_name`: no ``/``,
+File names are made from labels and job IDs by :func:`agybatch.units.safe_name`: no ``/``,
 ``..``, NUL or control characters, so nothing lands outside the run folder
 whatever a label or a backend's job ID contains.
 
@@ -17,32 +17,14 @@ whatever a label or a backend's job ID contains.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import sys
 
 from agybatch import hookimpl
 from agybatch.errors import CannotTell, JournalError
+from agybatch.units import safe_name
 
 DEFAULT_TAIL = 40
-MAX_NAME = 80
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(text: str, limit: int = MAX_NAME) -> str:
-    """A file-name fragment for ``text``: ``[A-Za-z0-9._-]`` only, no leading dot, at most ``limit``.
-
-    When anything had to change, a short hash of ``text`` is appended so that
-    different texts keep different names.
-    """
-    safe = _UNSAFE.sub("_", text).strip("._-")
-    safe = re.sub(r"\.{2,}", ".", safe)
-    if safe and safe == text and len(safe) <= limit:
-        return safe
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    safe = safe[: limit - 9].rstrip("._-")
-    return f"{safe}-{digest}" if safe else digest
 
 
 def log_file_name(label: str, job_id: str) -> str:

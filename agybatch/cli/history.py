@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..history import WINDOW, History
-from ..units import format_duration, printable
+from ..units import format_duration, format_tokens, format_usd, printable
 from .common import ZERO_COUNTS, open_journal, print_json, project_from_cwd, run_json
 from .main import finish_parse
 
@@ -32,11 +32,19 @@ def cmd_history(parser, argv, known) -> int:
         if not stats:
             continue
         width = min(40, max(len(printable(s["label"])) for s in stats))
-        print(f"\n{printable(batch)}: duration per label (median of the last {WINDOW} finished runs)")
-        print(f"  {'LABEL':<{width}}  {'MEDIAN':>8}  {'LAST':>8}  RUNS  LAST OUTCOME")
+        costs = any(s["median_cost_usd"] is not None or s["median_tokens"] is not None for s in stats)
+        what = "duration, cost and tokens" if costs else "duration"
+        print(f"\n{printable(batch)}: {what} per label (median of the last {WINDOW} finished runs)")
+        extra = f"  {'COST':>9}  {'TOKENS':>7}" if costs else ""
+        print(f"  {'LABEL':<{width}}  {'MEDIAN':>8}{extra}  {'LAST':>8}  RUNS  LAST OUTCOME")
         for s in stats:
             median = format_duration(s["median_s"]) if s["median_s"] is not None else "-"
             last = format_duration(s["last_s"]) if s["last_s"] is not None else "-"
             outcome = (s["last_outcome"] or "-").replace("_", " ")
-            print(f"  {printable(s['label']):<{width}}  {median:>8}  {last:>8}  {s['runs']:>4}  {outcome}")
+            extra = ""
+            if costs:
+                cost = format_usd(s["median_cost_usd"]) if s["median_cost_usd"] is not None else "-"
+                tokens = format_tokens(s["median_tokens"]) if s["median_tokens"] is not None else "-"
+                extra = f"  {cost:>9}  {tokens:>7}"
+            print(f"  {printable(s['label']):<{width}}  {median:>8}{extra}  {last:>8}  {s['runs']:>4}  {outcome}")
     return 0

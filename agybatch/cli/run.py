@@ -89,9 +89,10 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
             journal.create_run(session.run_id, batch.name, batch.path, batch.backend, batch.settings(),
                                started_at, [(r.seq, r.label, r.task.to_dict()) for r in records])
         if run_row is not None and _has_verdict(run_row):  # its runner died between verdict and on_join
+            from ..ledger import attach
             from ..report.data import summary_from_rows
 
-            summary = summary_from_rows(run_row, journal.tasks(session.run_id))
+            summary = attach(summary_from_rows(run_row, journal.tasks(session.run_id)), journal)
         else:
             summary = _run(session, backend, records, started_at, new)
         call_hook(pm, "on_join", summary.plugin_errors, session=session, summary=summary)
@@ -117,13 +118,23 @@ def _run(session, backend, records, started_at: float, new: bool):
     from ..runner import Runner
 
     journal, config = session.journal, session.config
+    formats = registered(config.pluginmanager, "register_result_formats")
+    missing = sorted({r.task.result for r in records} - {"auto", "exit-code", *formats})
+    if missing:
+        raise UsageError(f"run {session.run_id} judges results with {missing[0]!r}, which is not registered now")
+    workspaces = None
+    if any(r.task.workspace == "worktree" for r in records):
+        from ..workspace import Workspaces
+
+        workspaces = Workspaces(session)
     if not new:
         journal.reopen_run(session.run_id)
     runner = Runner(session, backend, records, started_at, cancel_on_interrupt=config.option.cancel_on_interrupt,
-                    expected=usual_durations(journal, session.batch.name, session.run_id))
+                    expected=usual_durations(journal, session.batch.name, session.run_id), formats=formats,
+                    workspaces=workspaces)
     summary = runner.run()
     journal.finish_run(session.run_id, summary.ended_at, int(summary.exit_code), summary.verdict,
-                       summary.poll_failures)
+                       summary.poll_failures, summary.stopped_by)
     return summary
 
 

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from ..units import format_duration, iso, printable
+from ..units import iso, printable
 from .common import ZERO_COUNTS, find_run, make_backend, make_config, open_journal, print_json, project_from_cwd, run_json
 from .main import finish_parse
 

@@ -152,6 +152,7 @@ def summary_from_rows(run_row, task_rows, now: Optional[float] = None):
         started_at=run_row["started_at"], ended_at=run_row["ended_at"] if exit_code is not None else (now or time.time()),
         tasks=tasks, interrupted=exit_code is None or exit_code == ExitCode.INTERRUPTED,
         poll_failures=run_row["poll_failures"] or 0,
+        stopped_by=run_row["stopped_by"] if "stopped_by" in run_row.keys() else None,
     )
 
 
@@ -160,7 +161,9 @@ def from_journal(journal, run_id: str) -> Report:
     run_row = journal.run(run_id)
     if run_row is None:
         raise LookupError(f"no run {run_id!r} in {journal.path}")
-    summary = summary_from_rows(run_row, journal.tasks(run_id))
+    from ..ledger import attach
+
+    summary = attach(summary_from_rows(run_row, journal.tasks(run_id)), journal)
     return build(summary, journal, run_row, unfinished=run_row["exit_code"] is None)
 
 

@@ -110,6 +110,9 @@ def _header(report) -> str:
     if pace is not None:
         meta.append(("set the pace", f"{printable(pace.label)} (ended {_when(pace.ended_at, short=True)}, "
                                      f"{format_duration(pace.duration_s)} from submission)"))
+    usage = shared.usage_text(summary.usage_total)
+    if usage:
+        meta.append(("usage", usage))
     if summary.poll_failures:
         meta.append(("poll failures", str(summary.poll_failures)))
     rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in meta)
@@ -148,6 +151,8 @@ def _legend(report) -> str:
 def _table(report, out_dir) -> str:
     summary = report.summary
     pace = report.pace_setter()
+    with_cost = any(t.usage is not None for t in summary.tasks)
+    with_branch = any(t.workspace is not None for t in summary.tasks)
     rows = []
     for seq, task in enumerate(summary.tasks, 1):
         key = timeline.key_of(task)
@@ -170,10 +175,30 @@ def _table(report, out_dir) -> str:
             f'<td class="outcome">{timeline.shape(key)}{escape(outcome)}</td>'
             f'<td>{escape(_duration_text(task))}</td><td class="num">{queued}</td><td class="num">{ran}</td>'
             f'<td class="num">{task.attempts}</td><td class="num">{escape(usual_text)}</td>'
-            f'<td>{escape(printable(shared.detail(task)))}</td><td>{log}</td></tr>')
+            + (f'<td class="num">{escape(shared.usage_text(task.usage) or "—")}</td>' if with_cost else "")
+            + (f'<td class="label">{escape(_workspace_text(task))}</td>' if with_branch else "")
+            + f'<td>{escape(printable(shared.detail(task)))}</td><td>{log}</td></tr>')
+    total = shared.usage_text(summary.usage_total)
+    foot = (f'<tfoot><tr><td></td><td>total</td><td colspan="6"></td><td class="num">{escape(total)}</td>'
+            f'<td colspan="{2 + with_branch}"></td></tr></tfoot>\n' if with_cost else "")
     return ('<section id="tasks">\n<h2>Tasks</h2>\n<table>\n<thead><tr><th>#</th><th>Task</th><th>Outcome</th>'
-            '<th>Duration label</th><th>Queued</th><th>Ran</th><th>Attempts</th><th>Usual</th><th>Detail</th>'
-            '<th>Failed log</th></tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>\n</section>")
+            '<th>Duration label</th><th>Queued</th><th>Ran</th><th>Attempts</th><th>Usual</th>'
+            + ('<th>Cost</th>' if with_cost else '') + ('<th>Branch</th>' if with_branch else '')
+            + '<th>Detail</th><th>Failed log</th></tr></thead>\n<tbody>\n' + "\n".join(rows)
+            + "\n</tbody>\n" + foot + "</table>\n</section>")
+
+
+def _workspace_text(task) -> str:
+    """The Branch cell: the branch and its diffstat, where a worktree was kept, or that nothing changed."""
+    space = task.workspace
+    if space is None:
+        return "—"
+    if space.worktree:
+        return f"kept: {printable(space.worktree)}"
+    if not space.branch:
+        return "no changes" if space.concluded else "—"
+    stat = space.diffstat or {}
+    return f"{printable(space.branch)} ({stat.get('files', 0)} files, +{stat.get('insertions', 0)} -{stat.get('deletions', 0)})"
 
 
 def _short_time(seconds: float) -> str:

@@ -14,7 +14,10 @@ unsettled (an interrupted or unfinished run)  ``<skipped type="unsettled">``
 
 The tail of a failed job's log goes into the testcase's ``<system-out>``;
 succeeded jobs' logs are never included. The run's ID, verdict, exit code
-and backend are ``<properties>`` of the suite. Characters XML 1.0 cannot
+and backend are ``<properties>`` of the suite; what an agent task reported
+(session, tokens, ``cost_usd``, model) and its worktree (branch, commit,
+diffstat) are ``<properties>`` of its testcase
+(:func:`agybatch.report.summary.task_facts`). Characters XML 1.0 cannot
 carry (NUL, most control characters) are shown escaped as ``\\xNN``.
 """
 from __future__ import annotations
@@ -51,6 +54,11 @@ def element(report) -> ET.Element:
     for task in summary.tasks:
         case = ET.Element("testcase", {"classname": batch, "name": printable(task.label),
                                        "time": seconds(task.duration_s)})
+        facts = render.task_facts(task)
+        if facts:
+            own = ET.SubElement(case, "properties")
+            for name, value in facts:
+                ET.SubElement(own, "property", {"name": name, "value": clean(printable(value))})
         key = task.outcome.value if task.outcome is not None else None
         message = _message(task)
         if key in FAILURE or key in ERROR:
@@ -74,9 +82,11 @@ def element(report) -> ET.Element:
         "hostname": clean(report.host or "localhost"), "id": summary.run_id,
     })
     properties = ET.SubElement(suite, "properties")
+    usage = render.usage_text(summary.usage_total)
     for name, value in (("run_id", summary.run_id), ("verdict", report.state),
                         ("exit_code", "" if report.unfinished else str(int(summary.exit_code))),
-                        ("backend", summary.backend), ("summary", render.title(summary))):
+                        ("backend", summary.backend), ("summary", render.title(summary)),
+                        *((("usage", usage),) if usage else ())):
         ET.SubElement(properties, "property", {"name": name, "value": clean(value)})
     suite.extend(cases)
     return root

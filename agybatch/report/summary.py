@@ -28,7 +28,7 @@ from typing import Callable, Optional
 import attrs
 
 from ..model import OUTCOME_ORDER, Outcome
-from ..units import format_duration, printable
+from ..units import format_duration, format_tokens, format_usd, printable
 
 Paint = Callable[[str, Optional[str], bool], str]
 
@@ -116,13 +116,72 @@ def took(summary) -> str:
     return format_duration(summary.duration_s)
 
 
+def usage_text(usage) -> str:
+    """``1.9M tokens · $4.12`` for a :class:`~agybatch.usage.Usage`; '' when nothing reported usage.
+
+    ``cost unknown`` when no token has a price; ``$4.12 + unpriced`` when some have none.
+    """
+    if usage is None or usage.empty:
+        return ""
+    parts = [] if usage.tokens is None else [f"{format_tokens(usage.tokens)} tokens"]
+    if usage.cost_usd is None:
+        parts.append("cost unknown")
+    else:
+        parts.append(format_usd(usage.cost_usd) + (" + unpriced" if usage.unpriced else ""))
+    return " · ".join(parts)
+
+
 def status_line(summary, paint: Paint = plain) -> str:
-    """``== 4 succeeded, 1 failed in 6.2s ==`` (``interrupted: `` first for an interrupted run)."""
+    """``== 4 succeeded, 1 failed in 6.2s ==`` (``interrupted: `` first for an interrupted run), with
+    ``· 1.9M tokens · $4.12`` before the closing ``==`` when something reported usage."""
     parts = [paint(text, key, True) for key, text in count_parts(summary)]
     head = "interrupted: " if summary.interrupted else ""
     verdict = summary.verdict
+    usage = usage_text(summary.usage_total)
     return (paint("== ", verdict, False) + head + ", ".join(parts or ["no tasks"])
-            + f" in {took(summary)}" + paint(" ==", verdict, False))
+            + f" in {took(summary)}" + (f" · {usage}" if usage else "") + paint(" ==", verdict, False))
+
+
+def task_facts(task) -> list:
+    """``[(name, text)]`` of what a task's result format, usage and worktree reported (JUnit
+    properties; empty for a plain task)."""
+    facts = []
+    if task.session_id:
+        facts.append(("session_id", task.session_id))
+    usage = task.usage
+    if usage is not None:
+        facts += [(name, str(value)) for name, value in usage.to_json().items()
+                  if value is not None and name != "cost_usd"]
+        if usage.cost_usd is not None:
+            facts.append(("cost_usd", f"{usage.cost_usd:.6f}".rstrip("0").rstrip(".")))
+    space = task.workspace
+    if space is not None:
+        facts += [(name, value) for name, value in (("branch", space.branch), ("commit", space.commit),
+                                                    ("worktree", space.worktree)) if value]
+        if space.diffstat:
+            facts.append(("diffstat", "{files} files, +{insertions} -{deletions}".format(**space.diffstat)))
+    return facts
+
+
+def workspace_lines(summary) -> list:
+    """One line per task that ran in a worktree: its branch and diffstat, or that it changed nothing,
+    or where its worktree was kept and why."""
+    lines = []
+    for task in summary.tasks:
+        space = task.workspace
+        if space is None:
+            continue
+        label = printable(task.label)
+        if space.worktree:
+            lines.append(f"  {label}: worktree kept at {printable(space.worktree)}"
+                         + (f" ({printable(space.error)})" if space.error else ""))
+        elif space.branch:
+            stat = space.diffstat
+            lines.append(f"  {label}: {printable(space.branch)} ({stat['files']} files, "
+                         f"+{stat['insertions']} -{stat['deletions']})")
+        elif space.concluded:
+            lines.append(f"  {label}: changed nothing")
+    return lines
 
 
 def reattach_hint(summary) -> str:
@@ -143,22 +202,30 @@ def terminal_lines(summary, paint: Paint = plain, verbosity: int = 0) -> list:
             lines.append(f"  {paint(printable(item.duration_label), item.outcome, False)}{tail}")
             if item.log_path:
                 lines.append(f"      log: {printable(item.log_path)}")
+        spaces = workspace_lines(summary)
+        if spaces:
+            lines += ["worktrees:", *spaces]
     lines.append(status_line(summary, paint))
     if summary.interrupted:
         lines.append(reattach_hint(summary))
     return lines
 
 
-def title(summary, stalled: bool = False) -> str:
+#: What a notification's title adds for the events that are not a plain verdict.
+TITLE_NOTES = {"stalled": " (stuck in the queue)", "rate_limited": " (paused for quota)",
+               "budget": " (budget reached)"}
+
+
+def title(summary, event: str | None = None) -> str:
     """``nightly: partial, 4 of 6 succeeded; 1 failed, 1 timed out`` (a notification's title)."""
-    text = f"{printable(summary.batch)}: {summary.verdict}, {headline(summary)}"
-    return text + (" (stuck in the queue)" if stalled else "")
+    return f"{printable(summary.batch)}: {summary.verdict}, {headline(summary)}" + TITLE_NOTES.get(event, "")
 
 
 def run_line(summary) -> str:
-    """``batch nightly · run 2026… · partial (exit 2) · 6.2s``."""
+    """``batch nightly · run 2026… · partial (exit 2) · 6.2s`` (``· 1.9M tokens · $4.12`` with usage)."""
+    usage = usage_text(summary.usage_total)
     return (f"batch {printable(summary.batch)} · run {summary.run_id} · {summary.verdict} "
-            f"(exit {int(summary.exit_code)}) · {took(summary)}")
+            f"(exit {int(summary.exit_code)}) · {took(summary)}" + (f" · {usage}" if usage else ""))
 
 
 def text(summary) -> str:
@@ -171,6 +238,9 @@ def text(summary) -> str:
         lines.append(f"- {printable(item.duration_label)}" + (f": {printable(item.detail)}" if item.detail else ""))
         if item.log_path:
             lines.append(f"  log: {printable(item.log_path)}")
+    spaces = workspace_lines(summary)
+    if spaces:
+        lines += ["", "Worktrees:", *[line.strip() for line in spaces]]
     if summary.interrupted:
         lines += ["", reattach_hint(summary)]
     return "\n".join(lines).rstrip() + "\n"
@@ -178,8 +248,10 @@ def text(summary) -> str:
 
 def markdown(summary) -> str:
     """The same as :func:`text` in Markdown: labels and paths as code spans, details escaped."""
+    usage = usage_text(summary.usage_total)
     lines = [f"**{md_escape(printable(summary.batch))}**: {summary.verdict} (exit {int(summary.exit_code)}) · "
-             f"run {code(summary.run_id)} · {took(summary)}", "", headline(summary)]
+             f"run {code(summary.run_id)} · {took(summary)}" + (f" · {md_escape(usage)}" if usage else ""), "",
+             headline(summary)]
     items = not_ok(summary)
     if items:
         lines += ["", "Did not succeed:", ""]
@@ -188,6 +260,9 @@ def markdown(summary) -> str:
                      + (f": {md_escape(printable(item.detail))}" if item.detail else ""))
         if item.log_path:
             lines.append(f"  log: {code(item.log_path)}")
+    spaces = workspace_lines(summary)
+    if spaces:
+        lines += ["", "Worktrees:", "", *[f"- {md_escape(line.strip())}" for line in spaces]]
     if summary.interrupted:
         lines += ["", f"The jobs keep running. Re-attach with {code('agybatch join ' + summary.run_id)}"]
     return "\n".join(lines).rstrip() + "\n"

@@ -23,6 +23,8 @@ SEVERITY = {
     "lock_held": "warning",
     "interrupted": "warning",
     "stalled": "warning",
+    "rate_limited": "warning",
+    "budget": "warning",
     "partial": "warning",
     "ok": "info",
 }
@@ -67,8 +69,11 @@ class Notification:
     """What every sink receives; ``to_json()`` is what ``webhook`` and ``command`` send.
 
     :ivar event: the route: ``wipeout``, ``partial``, ``ok``, ``interrupted``,
-        ``stalled`` (every task that did not succeed was stalled in the queue)
-        or ``lock_held`` (the run was refused because another holds the lock).
+        ``stalled`` (every task that did not succeed was stalled in the queue),
+        ``rate_limited`` (every task that did not succeed was refused for
+        quota or rate limit: paused, not broken), ``budget`` (the run's budget
+        stopped it), ``lock_held`` (the run was refused because another holds
+        the lock) or ``internal_error``.
     :ivar severity: ``critical``, ``warning`` or ``info``.
     :ivar title: one line, e.g. ``nightly: partial, 4 of 6 succeeded``.
     :ivar text: the plain-text body. :ivar markdown: the same as Markdown.
@@ -106,12 +111,15 @@ class Notification:
 
 
 def event_for(summary) -> str:
-    """The route of a joined run: ``interrupted``, ``stalled``, or the verdict."""
+    """The route of a joined run: ``interrupted``, ``budget``, ``stalled``, ``rate_limited``, or the verdict."""
     if summary.interrupted:
         return "interrupted"
+    if summary.stopped_by == "budget":
+        return "budget"
     not_ok = summary.not_ok()
-    if not_ok and all(t.outcome is not None and t.outcome.value == "stalled" for t in not_ok):
-        return "stalled"
+    for event in ("stalled", "rate_limited"):
+        if not_ok and all(t.outcome is not None and t.outcome.value == event for t in not_ok):
+            return event
     return summary.verdict
 
 
@@ -135,7 +143,7 @@ def from_summary(summary, event: Optional[str] = None, usual: Optional[dict] = N
     return Notification(
         event=event, severity=SEVERITY.get(event, "warning"), batch=summary.batch, run_id=summary.run_id,
         exit_code=int(summary.exit_code), verdict=summary.verdict,
-        title=render.title(summary, stalled=event == "stalled"),
+        title=render.title(summary, event),
         text=render.text(summary), markdown=render.markdown(summary),
         failures=tuple(failures), summary=summary.to_json(), host=_host(),
     )

@@ -6,15 +6,17 @@
     wipeout = ["phone"]          # exit 1: push now
     partial = ["digest"]         # exit 2: read it in the morning
     ok = []                      # exit 0: nothing, so people keep reading what does come
-    # interrupted, stalled, lock_held, internal_error: also routable
+    # interrupted, stalled, rate_limited, budget, lock_held, internal_error: also routable
     [notify.sinks.phone]
     type = "webhook"
     url = "${NTFY_URL}"
 
 ``stalled`` is chosen when every task that did not succeed was stalled in
-the queue (a rate limit, a full cluster); when the table has no ``stalled``
-key such a run follows its verdict's route instead. A missing route sends
-nothing.
+the queue (a rate limit, a full cluster), ``rate_limited`` when every one
+was refused for quota ("paused for quota" is not a 3 a.m. page), and
+``budget`` when the run's budget stopped it; when the table has no key for
+such an event, the run follows its verdict's route instead. A missing route
+sends nothing.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ import attrs
 from .notification import EVENTS
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: Events that follow the verdict's route when ``[notify]`` does not route them itself.
+FALLS_BACK = ("stalled", "rate_limited", "budget")
 
 
 @attrs.frozen
@@ -39,7 +43,7 @@ class Routing:
         """The sink names for ``event`` (``stalled`` falls back to the verdict's route)."""
         if event in self.routes:
             return self.routes[event]
-        if event == "stalled":
+        if event in FALLS_BACK:
             return self.routes.get(verdict, ())
         return ()
 
