@@ -19,6 +19,12 @@ from typing import Optional
 import attrs
 
 from ..model import Outcome
+from ._json import json_lines, last_json_object, one_line
+
+__all__ = [
+    "AUTO", "EXIT_CODE", "JSON_OUTPUT_FORMATS", "Judgement", "ModelUsage", "ResultFormat", "json_lines",
+    "last_json_object", "one_line", "option_value", "program", "wants_json_output",
+]
 
 #: ``result`` values that are not formats.
 EXIT_CODE, AUTO = "exit-code", "auto"
@@ -28,10 +34,16 @@ EXIT_CODE, AUTO = "exit-code", "auto"
 class ModelUsage:
     """What one model of one attempt used, normalised across CLIs.
 
-    ``input_tokens`` counts uncached input only and ``cached_input_tokens``
-    cache reads, whatever the CLI calls them (a CLI whose input count includes
-    cached tokens has them subtracted). A count the CLI did not report is
-    None, never 0. ``cost_usd`` is set only where the CLI reports a cost itself.
+    The counts are disjoint, so their sum is everything the attempt used:
+    ``input_tokens`` counts uncached input only (prompt tokens written to a
+    cache included) and ``cached_input_tokens`` cache reads, whatever the CLI
+    calls them (a CLI whose input count includes cached tokens has them
+    subtracted); ``output_tokens`` counts the visible output and
+    ``thinking_tokens`` the reasoning (a CLI whose output count includes
+    reasoning has it subtracted). ``total_tokens`` is the CLI's own total. A
+    count the CLI did not report is None, never 0. ``cost_usd`` is set only
+    where the CLI reports a cost itself. docs/agents.md says, per CLI, which
+    field goes where.
     """
 
     model: Optional[str] = None
@@ -84,8 +96,35 @@ class ResultFormat:
         raise NotImplementedError
 
 
+#: ``--output-format`` values that make agy, claude and gemini print JSON.
+JSON_OUTPUT_FORMATS = frozenset({"json", "stream-json"})
+
+
 def program(argv) -> str:
     """The program name of a command: ``agy`` for ``/usr/local/bin/agy``; '' for a shell string."""
     if not argv or isinstance(argv, str):
         return ""
     return os.path.basename(argv[0])
+
+
+def option_value(argv, *names: str) -> Optional[str]:
+    """The value of the last ``NAME VALUE`` or ``NAME=VALUE`` in ``argv`` for any of ``names``
+    (e.g. ``"--output-format", "-o"``); None if there is none or ``argv`` is a shell string."""
+    if not argv or isinstance(argv, str):
+        return None
+    value = None
+    items = list(argv[1:])
+    for i, item in enumerate(items):
+        item = str(item)
+        for name in names:
+            if item == name and i + 1 < len(items):
+                value = str(items[i + 1])
+            elif item.startswith(name + "="):
+                value = item[len(name) + 1:]
+    return value
+
+
+def wants_json_output(argv, name: str, *flags: str) -> bool:
+    """True if ``argv`` runs the program ``name`` with an output-format flag (``flags``, default
+    ``--output-format``) set to ``json`` or ``stream-json``."""
+    return program(argv) == name and option_value(argv, *(flags or ("--output-format",))) in JSON_OUTPUT_FORMATS
