@@ -111,6 +111,18 @@ def test_json_lines_inside_a_raw_newline_response_do_not_hide_the_envelope():
     assert FORMATS["agy"].judge(outer + "\n", 0).reason == "boom"
 
 
+def test_a_response_that_quotes_agys_timeout_line_is_still_a_success():
+    envelope = {"conversation_id": "c-1", "status": "SUCCESS", "num_turns": 1,
+                "response": "agy printed:\n[agy] print timeout after 8s with turn in progress; returning partial output"}
+    assert FORMATS["agy"].judge(json.dumps(envelope) + "\n", 0).outcome is Outcome.SUCCEEDED
+
+
+def test_a_long_reason_stays_one_line_of_at_most_200_characters():
+    verdict = FORMATS["codex"].judge("x" * 500 + "\n" + "y" * 10, 143)
+    assert verdict.reason.startswith("no result: output is not JSON: xxx") and verdict.reason.endswith(" (exit 143)")
+    assert len(verdict.reason) <= 200 and "\n" not in verdict.reason
+
+
 def test_claude_verbose_json_mode_prints_an_array_of_messages():
     messages = [{"type": "system", "subtype": "init", "session_id": "s-1"}, CLAUDE_RESULT]
     assert FORMATS["claude"].judge(json.dumps(messages), 0).outcome is Outcome.SUCCEEDED

@@ -26,7 +26,8 @@ def exit_note(exit_code: Optional[int], names: Optional[dict] = None) -> str:
 
 def no_result(detail: str, exit_code: Optional[int], names: Optional[dict] = None, **found) -> Judgement:
     """FAILED: nothing in the output reads as the CLI's result."""
-    return Judgement(Outcome.FAILED, one_line(f"no result: {detail}") + exit_note(exit_code, names), **found)
+    note = exit_note(exit_code, names)
+    return Judgement(Outcome.FAILED, one_line(f"no result: {detail}", 200 - len(note)) + note, **found)
 
 
 def not_json(output: str, exit_code: Optional[int], names: Optional[dict] = None, **found) -> Judgement:

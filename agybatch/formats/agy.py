@@ -26,8 +26,9 @@ from . import Judgement, ModelUsage, ResultFormat, wants_json_output
 from ._json import count, has_cut_json, json_lines, last_json_object
 from ._verdict import cut_short, no_result, not_json, refused, succeeded
 
-_PRINT_TIMEOUT = re.compile(r"print timeout after \S+ with turn in progress")
-_NO_OUTPUT = re.compile(r"no output produced\W+(.+)")
+#: agy's stderr lines (at the start of a line, so a response quoting them does not count).
+_PRINT_TIMEOUT = re.compile(r"^\[agy\] (print timeout after \S+ with turn in progress)", re.MULTILINE)
+_NO_OUTPUT = re.compile(r"^(?:\w+: )?no output produced\W+(.+)$", re.MULTILINE)
 
 
 class AgyFormat(ResultFormat):
@@ -57,7 +58,7 @@ class AgyFormat(ResultFormat):
             return refused(str(envelope.get("error") or f"agy status {status or 'missing'}"), now, **found)
         timeout = _PRINT_TIMEOUT.search(output)
         if timeout:
-            return cut_short(timeout.group(0), **found)
+            return cut_short(timeout.group(1), **found)
         if not run.response and "command" not in envelope:
             denied = _NO_OUTPUT.search(output)
             return no_result(denied.group(1) if denied else "empty response", exit_code, **found)
