@@ -1,22 +1,22 @@
-"""The runner's reading of a run's job records, written by its job supervisors.
+"""The runner's reading of a run's job events, written by its job supervisors.
 
 Each supervisor appends one JSON object a line to ``<state>/runs/<run_id>/local-jobs``
-(see :mod:`agybatch.backends._supervisor`): a ``started`` record naming the
-supervisor and the command's process, and an ``ended`` record with the job's
-final state. Several supervisors of one run (a runner and the one that
-joined after it) append to the same file; each line is one ``write``.
+(see :mod:`agybatch.backends._supervisor`): a ``started`` event naming the
+supervisor and the command's process, and an ``ended`` event with the job's
+final state. Several supervisors of one run (a runner's and the one of a
+``join`` after it) append to the same file; each line is one ``write``.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-#: The file in the run folder that holds the run's job records.
-RECORDS_FILE = "local-jobs"
+#: The file in the run folder that holds the run's job events.
+EVENTS_FILE = "local-jobs"
 
 
-class JobRecords:
-    """Follows a run's job records: ``started`` and ``ended`` map job IDs to their records."""
+class JobEvents:
+    """Follows a run's job events: ``started`` and ``ended`` map job IDs to their events."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -26,8 +26,8 @@ class JobRecords:
         self._partial = b""
 
     def read_new(self) -> list:
-        """Read the records appended since the last call into ``started`` and ``ended``; return the new
-        ``ended`` records (a line still being written waits for the next call)."""
+        """Read the events appended since the last call into ``started`` and ``ended``; return the new
+        ``ended`` events (a line still being written waits for the next call)."""
         if self._fh is None:
             try:
                 self._fh = open(self.path, "rb")
@@ -39,14 +39,14 @@ class JobRecords:
         *lines, self._partial = (self._partial + data).split(b"\n")
         ends = []
         for line in lines:
-            record = parse_record(line)
-            if record is None:
+            event = parse_event(line)
+            if event is None:
                 continue
-            if record.get("event") == "started":
-                self.started[record["job"]] = record
-            elif record.get("event") == "ended":
-                self.ended[record["job"]] = record
-                ends.append(record)
+            if event.get("event") == "started":
+                self.started[event["job"]] = event
+            elif event.get("event") == "ended":
+                self.ended[event["job"]] = event
+                ends.append(event)
         return ends
 
     def close(self) -> None:
@@ -54,19 +54,19 @@ class JobRecords:
             self._fh.close()
 
 
-def parse_record(line: bytes):
-    """One record as a dict with a string ``job``; None if the line holds none.
+def parse_event(line: bytes):
+    """One event as a dict with a string ``job``; None if the line holds none.
 
-    A record cut short (a full disk) has no newline, so the next record lands on
+    An event cut short (a full disk) has no newline, so the next event lands on
     the same line: that one is still found, after the torn one.
     """
     for start in (0, line.rfind(b'{"job": ')):
         if start < 0:
             continue
         try:
-            record = json.loads(line[start:])
+            event = json.loads(line[start:])
         except ValueError:
             continue
-        if isinstance(record, dict) and isinstance(record.get("job"), str):
-            return record
+        if isinstance(event, dict) and isinstance(event.get("job"), str):
+            return event
     return None

@@ -1,6 +1,6 @@
 """The runner's end of its job supervisor (:mod:`agybatch.backends._supervisor`).
 
-The supervisor runs as ``python -I -S _supervisor.py RECORDS`` in a new session:
+The supervisor runs as ``python -I -S _supervisor.py EVENTS`` in a new session:
 a small interpreter started once per runner, so the runner itself never forks.
 """
 from __future__ import annotations
@@ -23,13 +23,13 @@ class SupervisorLink:
     reported ended; ``alive`` turns False when the supervisor is gone.
     """
 
-    def __init__(self, records_path) -> None:
+    def __init__(self, events_path) -> None:
         req_r, self.requests = os.pipe()
         self.replies, rep_w = os.pipe()
         script = os.path.abspath(_supervisor.__file__)
         try:
             self.pid = os.posix_spawn(
-                sys.executable, [sys.executable, "-I", "-S", script, os.path.abspath(records_path)], dict(os.environ),
+                sys.executable, [sys.executable, "-I", "-S", script, os.path.abspath(events_path)], dict(os.environ),
                 file_actions=[(os.POSIX_SPAWN_DUP2, req_r, 0), (os.POSIX_SPAWN_DUP2, rep_w, 1),
                               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
                 setsid=True, setsigmask=_supervisor.HANDLED,
@@ -87,7 +87,7 @@ class SupervisorLink:
                     self.ended.append((key, end if "state" in end else None))
 
     def pop_ended(self) -> list:
-        """``[(job ID, its end record or None)]`` reported since the last call."""
+        """``[(job ID, its ended event or None)]`` reported since the last call."""
         ended, self.ended = self.ended, []
         return ended
 

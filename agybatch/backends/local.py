@@ -1,13 +1,22 @@
 """The local backend: each job a detached process group on this machine.
 
-A job's output goes to ``<state>/jobs/<job_id>.log``. The runner hands each
+A job's output goes to ``<state>/jobs/<job_id>.log``, kept within the task's
+``max_log_size`` (:mod:`agybatch.backends._joboutput`). The runner hands each
 job to its job supervisor (:mod:`agybatch.backends._supervisor`): one detached
-process per runner that claims the job by creating its log, starts it,
-enforces its timeout, records its start and end in the run's job records
-(``<state>/runs/<run_id>/local-jobs``) and outlives the runner. It tells the
-runner the moment a job ends, so nothing is polled. A runner that picks up
-jobs an earlier one started (``agybatch join``) follows the job records and
-learns from a pidfd when such a supervisor dies.
+process per runner that claims the job by creating its log, starts it, writes
+its output to the log, enforces its timeout, records its start and end in the
+run's job events (``<state>/runs/<run_id>/local-jobs``) and outlives the
+runner. Which state a job is in is decided in one place,
+:mod:`agybatch.backends._jobstate`, from those events, the job's log and what
+this runner did. How the runner hears that a state may have changed:
+
+- its own supervisor writes each end on a pipe the moment the job ends
+  (``wait`` sleeps on it: nothing is polled);
+- a job this runner did not start (``agybatch join``) is *adopted*: the
+  events are read again every 50 ms, and a pidfd on the supervisor named in
+  its ``started`` event reports that supervisor's death at once;
+- when its own supervisor dies, the jobs it never started are voided and the
+  others adopted.
 """
 from __future__ import annotations
 
@@ -23,16 +32,16 @@ from ..errors import JournalError, SubmitError
 from ..journal import ensure_private_dir
 from ..model import JobState, JobStatus
 from ..units import parse_duration
-from . import Backend
-from ._jobrecords import RECORDS_FILE, JobRecords
+from . import OUTPUT_HEAD, OUTPUT_TAIL, Backend, Output
+from ._jobevents import EVENTS_FILE, JobEvents
+from ._joboutput import read_all, read_ends, read_lines, read_span, written
+from ._jobstate import Facts, Then, decide, ended_status
 from ._link import SupervisorLink
 from ._supervisor import CANCEL, LOG, claim, start_ticks
 
 
-#: How long a job may go unclaimed, or claimed and not started, before it counts as lost.
-STARTUP_GRACE = 30.0
-#: How often a runner reads the job records while it follows jobs an earlier runner started.
-RECORDS_CHECK_EVERY = 0.05
+#: How often a runner reads the job events while it follows jobs an earlier runner started.
+EVENTS_CHECK_EVERY = 0.05
 
 
 class LocalBackend(Backend):
@@ -42,6 +51,7 @@ class LocalBackend(Backend):
     supports_events = True
     enforces_timeout = True
     spends_recovered_keys = True
+    watches_output = True
     #: Fields a command template can use: ``command = ["agy", "-p", "{prompt}", "--model", "{model}"]``.
     task_options = {"prompt": str, "model": str}
     poll_defaults = PollPolicy(initial=0.05, max=1.0, factor=2.0)
@@ -52,11 +62,11 @@ class LocalBackend(Backend):
         self.grace = context.options.get("grace", 5.0)
         self._link: Optional[SupervisorLink] = None
         self._selector = selectors.DefaultSelector()
-        self._records = JobRecords(context.run_dir / RECORDS_FILE)
+        self._events = JobEvents(context.run_dir / EVENTS_FILE)
         self._adopted: dict[str, Optional[int]] = {}  # job ID -> its supervisor's PID, None while unknown
-        self._unclaimed_since: dict[str, float] = {}
-        self._voided: set = set()
-        self._pidfds: dict[int, int] = {}
+        self._unclaimed_since: dict[str, float] = {}  # job ID -> when this runner first saw it without a log
+        self._voided: dict[str, str] = {}  # job ID -> why this runner claimed it so that it never starts
+        self._pidfds: dict[int, int] = {}  # supervisor PID -> pidfd watched for its exit
 
     @classmethod
     def check_options(cls, options: dict) -> dict:
@@ -71,7 +81,8 @@ class LocalBackend(Backend):
 
     def submit(self, task, key: str) -> JobStatus:
         spec = {"log": str(self.log_path(key)), "argv": _argv(task.command), "cwd": task.cwd,
-                "timeout": task.timeout, "grace": self.grace, "env": self._env(task, key)}
+                "timeout": task.timeout, "grace": self.grace, "env": self._env(task, key),
+                "log_cap": task.max_log_size}
         submitted = time.time()
         if not self._supervisor().send(key, spec):
             raise SubmitError("the job supervisor exited")
@@ -82,15 +93,15 @@ class LocalBackend(Backend):
         if self._link is not None and not self._link.alive:
             self._lose_link()
         if self._link is None:
-            records = self.context.run_dir / RECORDS_FILE
+            events = self.context.run_dir / EVENTS_FILE
             try:
                 ensure_private_dir(self.jobs_dir)
                 ensure_private_dir(self.context.run_dir)
-                os.close(os.open(records, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+                os.close(os.open(events, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
             except (JournalError, OSError) as exc:
-                raise SubmitError(str(exc) if isinstance(exc, JournalError) else f"{records}: {exc.strerror}") from None
+                raise SubmitError(str(exc) if isinstance(exc, JournalError) else f"{events}: {exc.strerror}") from None
             try:
-                self._link = SupervisorLink(records)
+                self._link = SupervisorLink(events)
             except OSError as exc:
                 raise SubmitError(f"cannot start the job supervisor: {exc.strerror}") from None
             self._selector.register(self._link.replies, selectors.EVENT_READ, SupervisorLink)
@@ -101,13 +112,13 @@ class LocalBackend(Backend):
         link, self._link = self._link, None
         self._selector.unregister(link.replies)
         for key in link.in_flight:
-            if self._void(key):
-                self._voided.add(key)
+            self._void(key, "never started: its supervisor exited first")
             self._adopted.setdefault(key, None)
         link.close()
 
-    def _void(self, job_id: str) -> bool:
-        """Claim ``job_id`` so that no supervisor ever starts it; False if one already did."""
+    def _void(self, job_id: str, why: str) -> bool:
+        """Claim ``job_id`` so that no supervisor ever starts it (it is lost: ``why``); False if one already
+        did, or if its log cannot be created."""
         try:
             fd = claim(str(self.log_path(job_id)))
         except OSError:
@@ -115,6 +126,7 @@ class LocalBackend(Backend):
         if fd is None:
             return False
         os.close(fd)
+        self._voided[job_id] = why
         return True
 
     def _env(self, task, key: str) -> dict:
@@ -126,7 +138,7 @@ class LocalBackend(Backend):
     def recover(self, key: str) -> Optional[str]:
         """Claim the job first if no supervisor did: then it never starts (its empty log stays, so a
         supervisor that still holds the request gives up) and the runner submits it under a new key."""
-        return None if self._void(key) else key
+        return None if self._void(key, "never started: given up by a recovering runner") else key
 
     # -- watch ----------------------------------------------------------------
 
@@ -135,7 +147,7 @@ class LocalBackend(Backend):
 
     def wait(self, job_ids: list, timeout: float) -> dict:
         link = self._link
-        ended: dict = {}  # job ID -> its end record
+        ended: dict = {}  # job ID -> its ended event
         look = set()      # jobs whose state is worth reading again
         if link is not None:
             link.drain()
@@ -149,7 +161,7 @@ class LocalBackend(Backend):
         if adopted_now or ended or look or (link is not None and not link.alive):
             timeout = 0
         elif self._adopted:
-            timeout = min(timeout, RECORDS_CHECK_EVERY)
+            timeout = min(timeout, EVENTS_CHECK_EVERY)
         for key, _ in self._selector.select(max(0.0, timeout)):
             if key.data is SupervisorLink:
                 link.drain()
@@ -160,11 +172,11 @@ class LocalBackend(Backend):
         if link is not None and not link.alive:
             self._lose_link()
         if self._adopted:
-            self._records.read_new()
-            ended.update((j, self._records.ended[j]) for j in self._adopted if j in self._records.ended)
+            self._events.read_new()
+            ended.update((j, self._events.ended[j]) for j in self._adopted if j in self._events.ended)
             look.update(j for j in list(self._adopted) if self._adopted[j] is None and not self._find_supervisor(j))
         for job_id, end in ended.items():
-            changes[job_id] = _job_status(job_id, end)
+            changes[job_id] = ended_status(job_id, end)
         for job_id in look - ended.keys():
             status = self._status(job_id)
             if status.state.final:
@@ -180,7 +192,7 @@ class LocalBackend(Backend):
         return self._link is not None and job_id in self._link.in_flight
 
     def _adopt(self, job_id: str) -> JobStatus:
-        """Follow a job this runner did not start (through the job records); its status now."""
+        """Follow a job this runner did not start (through the job events); its status now."""
         status = self._status(job_id)
         if not status.state.final:
             self._adopted[job_id] = None
@@ -213,43 +225,41 @@ class LocalBackend(Backend):
             os.close(fd)
 
     def _supervisor_pid(self, job_id: str) -> Optional[int]:
-        """The PID of the live supervisor running ``job_id``, from its ``started`` record; None if none."""
-        self._records.read_new()
-        started = self._records.started.get(job_id)
+        """The PID of the live supervisor running ``job_id``, from its ``started`` event; None if none."""
+        self._events.read_new()
+        started = self._events.started.get(job_id)
         if started and start_ticks(started["pid"]) == started.get("start_ticks"):
             return started["pid"]
         return None
 
+    # -- state ----------------------------------------------------------------
+
     def _status(self, job_id: str) -> JobStatus:
-        """The job's state from the run's job records and its log."""
-        self._records.read_new()
-        if job_id in self._records.ended:
-            return _job_status(job_id, self._records.ended[job_id])
-        if job_id in self._voided:
-            return JobStatus(job_id, JobState.LOST, reason="never started: its supervisor exited first")
-        started = self._records.started.get(job_id)
-        if started is not None:
-            if start_ticks(started["pid"]) == started.get("start_ticks"):
-                return JobStatus(job_id, JobState.RUNNING, started_at=started["started_at"])
-            self._records.read_new()
-            end = self._records.ended.get(job_id)
-            if end:
-                return _job_status(job_id, end)
-            _stop_orphan(started)
-            return JobStatus(job_id, JobState.LOST,
-                             reason="supervisor died without recording an exit status (its command was stopped)")
-        if _age(self.log_path(job_id)) < STARTUP_GRACE:  # claimed and being started
-            return JobStatus(job_id, JobState.RUNNING)
-        if self.log_path(job_id).exists():
-            return JobStatus(job_id, JobState.LOST, reason="claimed but never started")
-        if self._mine(job_id) or time.time() - self._unclaimed_since.setdefault(job_id, time.time()) < STARTUP_GRACE:
-            return JobStatus(job_id, JobState.RUNNING)
-        if self._void(job_id):
-            self._voided.add(job_id)
-            return JobStatus(job_id, JobState.LOST, reason="never started: no supervisor claimed it")
-        if self.log_path(job_id).exists():
-            return JobStatus(job_id, JobState.RUNNING)  # claimed this very moment
-        return JobStatus(job_id, JobState.LOST, reason=f"never started: cannot create {self.log_path(job_id)}")
+        """The job's state, by the table in :mod:`agybatch.backends._jobstate`."""
+        status, then = decide(job_id, self._facts(job_id))
+        if then is Then.STOP_GROUP:
+            _stop_orphan(self._events.started[job_id])
+        elif then is Then.VOID:
+            if not self._void(job_id, "never started: no supervisor claimed it") and not self.log_path(job_id).exists():
+                self._voided[job_id] = f"never started: cannot create {self.log_path(job_id)}"
+            status, _ = decide(job_id, self._facts(job_id))
+        return status
+
+    def _facts(self, job_id: str) -> Facts:
+        events = self._events
+        events.read_new()
+        started = events.started.get(job_id)
+        alive = started is not None and start_ticks(started["pid"]) == started.get("start_ticks")
+        if started is not None and not alive:
+            events.read_new()  # an end recorded just before its supervisor exited
+        log_age = _age(self.log_path(job_id))
+        unclaimed_for = 0.0
+        if log_age is None:
+            now = time.time()
+            unclaimed_for = now - self._unclaimed_since.setdefault(job_id, now)
+        return Facts(ended=events.ended.get(job_id), started=started, supervisor_alive=alive,
+                     voided=self._voided.get(job_id), log_age=log_age, unclaimed_for=unclaimed_for,
+                     in_flight=self._mine(job_id))
 
     # -- control --------------------------------------------------------------
 
@@ -274,14 +284,39 @@ class LocalBackend(Backend):
                 except ProcessLookupError:
                     pass
 
+    # -- output ---------------------------------------------------------------
+
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
-        return tail_file(self.log_path(job_id), tail)
+        path, head = self.log_path(job_id), self._log_head(job_id)
+        data = read_all(path, head) if tail is None else read_lines(path, head, tail)
+        return data.decode("utf-8", "replace")
 
     def log_path(self, job_id: str) -> Path:
         return self.jobs_dir / f"{job_id}{LOG}"
 
+    def read_output(self, job_id: str) -> str:
+        data = read_ends(self.log_path(job_id), self._log_head(job_id), OUTPUT_HEAD, OUTPUT_TAIL)
+        return data.decode("utf-8", "replace")
+
+    def read_from(self, job_id: str, offset: int) -> Output:
+        """Up to 1 MiB of output from ``offset`` on; offsets count the bytes the cap dropped too."""
+        data, next_offset, dropped = read_span(self.log_path(job_id), self._log_head(job_id), offset)
+        return Output(data.decode("utf-8", "replace"), next_offset, dropped)
+
+    def output_marks(self, job_ids: list) -> dict:
+        """``{job_id: bytes of output written so far}``, dropped bytes included."""
+        return {job_id: written(self.log_path(job_id), self._log_head(job_id)) for job_id in job_ids}
+
+    def _log_head(self, job_id: str) -> Optional[int]:
+        """Where the marker of the job's capped log goes (from its ``started`` event); None if uncapped."""
+        started = self._events.started.get(job_id)
+        if started is None:
+            self._events.read_new()
+            started = self._events.started.get(job_id)
+        return started.get("log_head") if started else None
+
     def close(self) -> None:
-        self._records.close()
+        self._events.close()
         for pid in list(self._pidfds):
             self._unwatch(pid)
         if self._link is not None:
@@ -301,7 +336,7 @@ def _stop_orphan(started: dict) -> None:
 
 
 def _sort(reported: list, ended: dict, look: set) -> None:
-    """Split the supervisor's reports into end records and jobs to look at."""
+    """Split the supervisor's reports into ended events and jobs to look at."""
     for job_id, end in reported:
         if end is None:
             look.add(job_id)
@@ -309,22 +344,18 @@ def _sort(reported: list, ended: dict, look: set) -> None:
             ended[job_id] = end
 
 
-def _age(path: Path) -> float:
+def _age(path: Path) -> Optional[float]:
+    """Seconds since ``path`` last changed; None if there is no such file."""
     try:
         return time.time() - path.stat().st_mtime
     except OSError:
-        return float("inf")
+        return None
 
 
 def _argv(command) -> list:
     if isinstance(command, str):
         return ["/bin/sh", "-c", command]
     return list(command)
-
-
-def _job_status(job_id: str, status: dict) -> JobStatus:
-    return JobStatus(job_id, JobState(status["state"]), status["exit_code"],
-                     status["started_at"], status["ended_at"], status.get("reason"))
 
 
 def tail_file(path: Path, lines: Optional[int] = None, chunk: int = 65536) -> str:
