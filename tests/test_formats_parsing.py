@@ -150,6 +150,26 @@ def test_a_3_mb_response_cut_to_head_and_tail_still_reads_as_a_success(cli, tmp_
     assert len(verdict.response) < 3000000
 
 
+@pytest.mark.parametrize("cli,mode", [("gemini", "stream-json"), ("codex", "jsonl")])
+def test_a_3_mb_response_streamed_in_pieces_reads_as_a_success(cli, mode, tmp_path):
+    output, code = run_standin(standin_argv(cli, mode, "go [[big 3000000]]"), tmp_path / "job.log")
+    verdict = FORMATS[cli].judge(_FileBackend(tmp_path / "job.log").read_output("job"), code)
+    assert (verdict.outcome, verdict.reason) == (Outcome.SUCCEEDED, None)
+
+
+@pytest.mark.parametrize("cli", ["agy", "claude"])
+def test_a_result_event_longer_than_the_kept_tail_is_cut_short_with_its_usage(cli, tmp_path):
+    # agy and claude repeat the whole response in their final stream event
+    argv = standin_argv(cli, "stream-json", "go [[big 3000000]] [[usage in=5 cached=1 out=2]]")
+    output, code = run_standin(argv, tmp_path / "job.log")
+    verdict = FORMATS[cli].judge(_FileBackend(tmp_path / "job.log").read_output("job"), code)
+    assert (verdict.outcome, verdict.reason) == (
+        Outcome.FAILED, "result cut short: the result event is longer than the part of the log that is read")
+    assert verdict.session_id == FORMATS[cli].judge(output, code).session_id
+    (usage,) = verdict.usage
+    assert (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens) == (5, 1, 2)
+
+
 def test_a_head_and_tail_join_that_splits_an_escape_still_decodes():
     text = '{"type": "result", "result": "ab\\ncd\\nef", "session_id": "s"}'
     cut = text.index("\\n") + 1  # just after the backslash

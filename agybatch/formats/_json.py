@@ -23,6 +23,8 @@ from typing import Callable, Iterator, Optional
 _DECODER = json.JSONDecoder(strict=False)
 #: A line that starts (after indentation) with ``{`` or ``[``: where a JSON value may begin.
 _VALUE_START = re.compile(r"^[ \t]*[{\[]", re.MULTILINE)
+#: Where one string value ends and the next key starts.
+_BETWEEN_VALUES = re.compile(r'(?<!\\)",\s*"')
 #: How many broken escapes (an escape cut by the head + tail join) one value may have repaired.
 _MAX_REPAIRS = 3
 
@@ -102,6 +104,26 @@ def has_cut_json(text: str, marker: str) -> bool:
         if marker in text[start:following] and decode_at(text, start) is None:
             return True
     return False
+
+
+def cut_object_end(text: str, marker: str) -> Optional[dict]:
+    """The end of a JSON object whose start was cut away (as joining the head and tail of a long log
+    does to an event longer than the tail): the top-level keys after the cut, or None.
+
+    The object is the first line holding ``marker`` that ends with ``}`` but does not start a JSON
+    value. A quote, a comma and a quote (spaces allowed between) occur unescaped only between
+    values, so the keys after the first such boundary that lets ``{"...`` decode are the ones the
+    object ended with.
+    """
+    for line in text.splitlines():
+        line = line.strip()
+        if marker not in line or not line.endswith("}") or line.startswith(("{", "[")):
+            continue
+        for boundary in _BETWEEN_VALUES.finditer(line):
+            decoded = decode_at("{" + line[boundary.end() - 1:], 0)
+            if decoded is not None and isinstance(decoded[0], dict):
+                return decoded[0]
+    return None
 
 
 def first_text_line(text: str) -> str:

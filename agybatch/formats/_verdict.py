@@ -1,7 +1,7 @@
 """The verdicts every format shares, with their one-line reasons.
 
 ``no result: ...``           nothing that reads as the CLI's result
-``result cut short: ...``    a result that stops before its end
+``result cut short: ...``    a result that stops before its end, or lost its start
 ``rate limited: ...``        the CLI refused for a rate limit or used-up quota
 ``exit N despite a success result``
 ``<the CLI's own message>``  an error the CLI reported
@@ -14,6 +14,10 @@ from typing import Optional
 from ..model import Outcome
 from . import Judgement
 from ._json import first_text_line, one_line
+
+
+#: Why a stream's result event is missing its start: longer than the tail of the log a format gets.
+TOO_LONG = "the result event is longer than the part of the log that is read"
 
 
 def exit_note(exit_code: Optional[int], names: Optional[dict] = None) -> str:

@@ -23,8 +23,8 @@ import re
 from typing import Optional
 
 from . import Judgement, ModelUsage, ResultFormat, wants_json_output
-from ._json import count, has_cut_json, json_lines, last_json_object
-from ._verdict import cut_short, no_result, not_json, refused, succeeded
+from ._json import count, cut_object_end, has_cut_json, json_lines, last_json_object
+from ._verdict import TOO_LONG, cut_short, no_result, not_json, refused, succeeded
 
 #: agy's stderr lines (at the start of a line, so a response quoting them does not count).
 _PRINT_TIMEOUT = re.compile(r"^\[agy\] (print timeout after \S+ with turn in progress)", re.MULTILINE)
@@ -48,6 +48,11 @@ class AgyFormat(ResultFormat):
         if envelope is None:
             if has_cut_json(output, '"result"' if run.stream else '"status"'):
                 return cut_short("the result envelope is incomplete", **found)
+            end = cut_object_end(output, '"num_turns"') if run.stream else None
+            if end is not None:
+                if isinstance(end.get("usage"), dict):
+                    found.update(usage=(_model_usage(run.model, end["usage"]),), raw_usage=end["usage"])
+                return cut_short(TOO_LONG, **found)
             if run.stream:
                 return no_result("no final result event", exit_code, **found)
             if any(True for _ in json_lines(output)):

@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import Optional
 
 from . import Judgement, ModelUsage, ResultFormat, wants_json_output
-from ._json import amount, count, has_cut_json, json_lines, last_json_object
-from ._verdict import cut_short, no_result, not_json, refused, succeeded
+from ._json import amount, count, cut_object_end, has_cut_json, json_lines, last_json_object
+from ._verdict import TOO_LONG, cut_short, no_result, not_json, refused, succeeded
 
 #: ``type`` values of stream-json messages other than the result.
 _STREAM_TYPES = {"system", "assistant", "user", "stream_event", "rate_limit_event"}
@@ -51,6 +51,9 @@ class ClaudeFormat(ResultFormat):
                                retry_at=run.reset_at, **found)
             if has_cut_json(output, '"result"'):
                 return cut_short("the result message is incomplete", **found)
+            end = cut_object_end(output, '"modelUsage"') if run.stream else None
+            if end is not None:
+                return _too_long(end, run, found)
             if run.stream:
                 return no_result("no final result event", exit_code, **found)
             if any(True for _ in json_lines(output)):
@@ -68,6 +71,17 @@ class ClaudeFormat(ResultFormat):
                 return refused(subtype + (f" after {turns} turns" if turns is not None else ""), now, **found)
             return refused(message, now, label=subtype, **found)
         return refused(message or "is_error without a message", now, limited=limited, retry_at=run.reset_at, **found)
+
+
+def _too_long(end: dict, run, found: dict) -> Judgement:
+    """The result message lost its start to the head + tail cut of a long log: its outcome is
+    unknown, its session and usage are in what is left."""
+    usage, raw = _usage(end, run.model, {})
+    if usage:
+        found.update(usage=usage, raw_usage=raw)
+    if isinstance(end.get("session_id"), str):
+        found["session_id"] = end["session_id"]
+    return cut_short(TOO_LONG, **found)
 
 
 class _Run:
@@ -98,6 +112,7 @@ class _Run:
         result = self.result or {}
         if isinstance(result.get("session_id"), str) and result["session_id"]:
             self.session_id = result["session_id"]
+        self.model = model
         self.response = result["result"] if isinstance(result.get("result"), str) else text
         self.usage, self.raw_usage = _usage(result, model, messages)
 
