@@ -170,6 +170,17 @@ def test_a_result_event_longer_than_the_kept_tail_is_cut_short_with_its_usage(cl
     assert (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens) == (5, 1, 2)
 
 
+@pytest.mark.parametrize("cut_after", ["ab", "ab\\"])  # between characters, or inside an escape
+def test_a_log_capped_by_max_log_size_still_reads(cut_after):
+    # the local backend keeps head, a marker line and tail of a log past max_log_size
+    marker = "\n[agybatch: 123456 bytes of output dropped here (max_log_size)]" + " " * 16 + "\n"
+    envelope = json.dumps(dict(CLAUDE_RESULT, result="ab\ncd"))
+    at = envelope.index(json.dumps("ab\ncd")) + 1 + len(cut_after)
+    verdict = FORMATS["claude"].judge(envelope[:at] + marker + envelope[at:], 0)
+    assert (verdict.outcome, verdict.session_id) == (Outcome.SUCCEEDED, "s-1")
+    assert "bytes of output dropped here" in verdict.response
+
+
 def test_a_head_and_tail_join_that_splits_an_escape_still_decodes():
     text = '{"type": "result", "result": "ab\\ncd\\nef", "session_id": "s"}'
     cut = text.index("\\n") + 1  # just after the backslash
