@@ -18,6 +18,9 @@ import pytest
 from tests.helpers.need import REQUIRE_ALL, strict
 from tests.helpers.waiting import wait_for
 
+#: The ``agy`` fixture: the agy CLI stand-in first on PATH of ``project``.
+pytest_plugins = ["tests.agy_fixtures"]
+
 
 class Result:
     """A finished CLI call: ``code``, ``out``, ``err`` and ``json()``."""

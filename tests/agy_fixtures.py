@@ -1,6 +1,6 @@
 """The ``agy`` fixture: the agy CLI stand-in (tests/agy_standin/agy) first on PATH for a project.
 
-Import it in a test module with ``from agy_fixtures import agy  # noqa: F401``.
+The root conftest loads this module as a plugin (``pytest_plugins``), so every test can ask for ``agy``.
 The stand-in keeps its jobs under a per-test ``AGY_STANDIN_HOME``; the fixture
 reads them back for assertions and stops every job worker a test left behind.
 """

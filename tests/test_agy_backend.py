@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-from agy_fixtures import agy  # noqa: F401
 
 from agybatch.units import parse_iso
 

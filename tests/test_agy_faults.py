@@ -5,7 +5,6 @@ import os
 import signal
 
 import pytest
-from agy_fixtures import agy  # noqa: F401
 
 from tests.helpers.state import phases, submitted
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import sys
 
-from agy_fixtures import agy  # noqa: F401
-
 ARGV_DUMP = ["{python}", "-c", "import json, sys; print(json.dumps(sys.argv[1:]))"]
 
 

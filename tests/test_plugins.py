@@ -1,6 +1,5 @@
 """Plugins: built-ins, -p, -p no:NAME, batchconf.py, project plugins, failures named."""
 import json
-import sys
 
 BATCH = '[[task]]\nlabel = "a"\ncommand = ["true"]\n[[task]]\nlabel = "b"\ncommand = ["false"]\n'
 

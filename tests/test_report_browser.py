@@ -11,8 +11,6 @@ from __future__ import annotations
 import struct
 import subprocess
 
-import pytest
-
 from report_fixtures import HOSTILE, MIXED, OUTCOMES, Page
 from tests.helpers.need import need_command
 

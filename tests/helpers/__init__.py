@@ -4,6 +4,7 @@
 * :mod:`~tests.helpers.waiting`: wait for an observable event, with a timeout;
 * :mod:`~tests.helpers.jobs`: ledger jobs that record that they ran, and a command sink that records notes;
 * :mod:`~tests.helpers.state`: a read-only look at a project's state folder and journal;
+* :mod:`~tests.helpers.backends`: the batch the cluster-backend tests run on ``local`` and on the cluster;
 * :mod:`~tests.helpers.net`: a free loopback port.
 
 See tests/README.md for the rules these serve.

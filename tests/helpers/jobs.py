@@ -20,6 +20,16 @@ DONE_JOB = 'import sys, time; time.sleep(float(sys.argv[2])); open(sys.argv[1], 
 NOTE = 'import sys; open(sys.argv[1], "a").write(sys.stdin.read().replace("\\n", " ") + "\\n")'
 
 
+#: A shell job for cluster backends: append ``$AGYBATCH_LABEL`` to the ledger, then sleep.
+SHELL_LEDGER_JOB = 'echo "$AGYBATCH_LABEL" >> {ledger}; sleep {sleep}'
+
+
+def shell_ledger_tasks(ledger: Path, labels, sleep: float = 3) -> str:
+    """``[[task]]`` tables running :data:`SHELL_LEDGER_JOB` for each of ``labels``."""
+    command = json.dumps(SHELL_LEDGER_JOB.format(ledger=ledger, sleep=sleep))
+    return "".join(f'[[task]]\nlabel = "{label}"\ncommand = {command}\n' for label in labels)
+
+
 def ledger_command(ledger: Path, label: str, seconds: float) -> list:
     """The argv of a job that appends ``label`` to ``ledger``, then sleeps ``seconds``."""
     return ["python3", "-c", LEDGER_JOB, str(ledger), label, f"{seconds:g}"]

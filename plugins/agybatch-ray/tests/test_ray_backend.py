@@ -13,80 +13,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from ray_proxies import CuttableProxy, NoListProxy
 
+from tests.helpers.backends import MIXED, latest_run_id, latest_tasks, run_mixed
+from tests.helpers.jobs import ledger_lines, shell_ledger_tasks
 from tests.helpers.need import need_module
 from tests.helpers.net import free_port
-
-
-def latest_tasks(project) -> dict:
-    """The latest run's task rows by label (empty before the run is journalled)."""
-    if not (project.state / "journal.sqlite").exists() and not project.state.exists():
-        return {}
-    journal = project.journal()
-    try:
-        run = journal.latest_run()
-        return {t["label"]: t for t in journal.tasks(run["run_id"])} if run else {}
-    finally:
-        journal.close()
-
-
-def latest_run_id(project) -> str:
-    journal = project.journal()
-    try:
-        return journal.latest_run()["run_id"]
-    finally:
-        journal.close()
-
-
-def ledger_lines(path) -> list:
-    return path.read_text().splitlines() if path.exists() else []
+from tests.helpers.waiting import wait_for
 
 
 # -- the same batch on local and on Ray ---------------------------------------------
-
-MIXED = """
-[batch]
-name = "mixed"
-
-[[task]]
-label = "ok"
-command = ["sh", "-c", "echo all good"]
-
-[[task]]
-label = "fails"
-command = ["sh", "-c", "echo 3 broken links >&2; exit 3"]
-
-[[task]]
-label = "hangs"
-command = ["sleep", "60"]
-timeout = "2s"
-
-[[task]]
-label = "cancelled"
-command = ["sleep", "60"]
-"""
-
-
-def run_mixed(project, wait, backend: str, env: dict) -> tuple:
-    """Run MIXED on ``backend``; cancel the run once three tasks ended and 'cancelled' runs."""
-    runner = project.spawn("run", "mixed", "--backend", backend, "--json", env=env)
-
-    def three_done_and_one_running():
-        tasks = latest_tasks(project)
-        done = [t for t in tasks.values() if t["outcome"]]
-        return len(done) == 3 and tasks["cancelled"]["state"] == "running"
-
-    wait(three_done_and_one_running, timeout=90)
-    cancel = project.run("cancel", latest_run_id(project), env=env)
-    assert cancel.code == 0, cancel
-    out, err = runner.communicate(timeout=90)
-    summary = json.loads(out)
-    return runner.returncode, {t["label"]: (t["outcome"], t["exit_code"]) for t in summary["tasks"]}, err
-
 
 def test_same_batch_gives_the_same_outcomes_and_exit_code_on_ray_and_local(ray_head, ray_project, wait):
     project = ray_project
@@ -111,13 +49,8 @@ def test_same_batch_gives_the_same_outcomes_and_exit_code_on_ray_and_local(ray_h
 
 # -- exactly once across crashes ----------------------------------------------------
 
-LEDGER_JOB = 'echo "$AGYBATCH_LABEL" >> {ledger}; sleep {sleep}'
-
-
 def ledger_batch(project, name, ledger, labels, address, backend="ray", sleep=3) -> None:
-    tasks = "".join(
-        f'[[task]]\nlabel = "{label}"\ncommand = {json.dumps(LEDGER_JOB.format(ledger=ledger, sleep=sleep))}\n'
-        for label in labels)
+    tasks = shell_ledger_tasks(ledger, labels, sleep)
     project.batch(name, f'[batch]\nbackend = "{backend}"\n\n[batch.{backend}]\naddress = "{address}"\n\n{tasks}')
 
 
@@ -188,10 +121,8 @@ def test_a_key_is_submitted_once_and_a_foreign_job_is_never_adopted(ray_head, tm
         backend.submit(task, "someone-else.0.1")
     assert backend.recover("someone-else.0.1") is None
 
-    end = time.monotonic() + 60
-    while backend.poll([first.job_id])[first.job_id].state is not JobState.SUCCEEDED:
-        assert time.monotonic() < end
-        time.sleep(0.3)
+    wait_for(lambda: backend.poll([first.job_id])[first.job_id].state is JobState.SUCCEEDED, timeout=60,
+             interval=0.3, what="the job succeeding")
     assert "hello from ray" in backend.logs(first.job_id)
     assert len(backend.logs(first.job_id, tail=2).splitlines()) == 2
     gone = backend.poll(["agybatch-no-such-job"])["agybatch-no-such-job"]

@@ -13,49 +13,27 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from slurm_cluster import ACCOUNT
 
-
-def latest_tasks(project) -> dict:
-    """The latest run's task rows by label (empty before the run is journalled)."""
-    if not project.state.exists():
-        return {}
-    journal = project.journal()
-    try:
-        run = journal.latest_run()
-        return {t["label"]: t for t in journal.tasks(run["run_id"])} if run else {}
-    finally:
-        journal.close()
-
-
-def latest_run_id(project) -> str:
-    journal = project.journal()
-    try:
-        return journal.latest_run()["run_id"]
-    finally:
-        journal.close()
-
-
-def ledger_lines(path) -> list:
-    return path.read_text().splitlines() if path.exists() else []
+from tests.helpers.backends import MIXED, latest_run_id, latest_tasks, run_mixed
+from tests.helpers.jobs import ledger_lines, shell_ledger_tasks
+from tests.helpers.waiting import wait_for
 
 
 def accounted(cluster, run_id: str, count: int, fields: str = "JobName,State") -> list:
     """Slurm's own record of every job agybatch submitted for ``run_id`` (sacct, by the key in the comment).
 
-    Waits (up to 30 s) until ``count`` jobs are recorded as ended: slurmctld
+    Waits (up to 30 s, then fails) until ``count`` jobs are recorded as ended: slurmctld
     sends job records to slurmdbd asynchronously.
     """
-    end = time.monotonic() + 30
-    while True:
+    def ended():
         rows = _accounted(cluster, run_id, f"State,{fields}")
-        if (len(rows) >= count and all(r[0] not in ("PENDING", "RUNNING") for r in rows)) or time.monotonic() > end:
-            return sorted(r[1:] for r in rows)
-        time.sleep(0.5)
+        return len(rows) >= count and all(r[0] not in ("PENDING", "RUNNING") for r in rows) and rows
+
+    return sorted(r[1:] for r in wait_for(ended, timeout=30, interval=0.5, what=f"sacct recording {count} ended jobs"))
 
 
 def _accounted(cluster, run_id: str, fields: str) -> list:
@@ -107,53 +85,13 @@ def time_limit_run(slurm_cluster, tmp_path_factory):
 
 # -- the same batch on local and on Slurm ---------------------------------------------
 
-MIXED = """
-[batch]
-name = "mixed"
-
-[[task]]
-label = "ok"
-command = ["sh", "-c", "echo all good"]
-
-[[task]]
-label = "fails"
-command = ["sh", "-c", "echo 3 broken links >&2; exit 3"]
-
-[[task]]
-label = "hangs"
-command = ["sleep", "60"]
-timeout = "2s"
-
-[[task]]
-label = "cancelled"
-command = ["sleep", "60"]
-""" + FAST_POLL
-
-
-def run_mixed(project, wait, backend: str) -> tuple:
-    """Run MIXED on ``backend``; cancel the run once three tasks ended and 'cancelled' runs."""
-    runner = project.spawn("run", "mixed", "--backend", backend, "--json")
-
-    def three_done_and_one_running():
-        tasks = latest_tasks(project)
-        done = [t for t in tasks.values() if t["outcome"]]
-        return len(done) == 3 and tasks["cancelled"]["state"] == "running"
-
-    wait(three_done_and_one_running, timeout=60)
-    cancel = project.run("cancel", latest_run_id(project))
-    assert cancel.code == 0, cancel
-    out, err = runner.communicate(timeout=60)
-    summary = json.loads(out)
-    return runner.returncode, {t["label"]: (t["outcome"], t["exit_code"]) for t in summary["tasks"]}, err
-
-
 def test_same_batch_gives_the_same_outcomes_and_exit_code_on_slurm_and_local(
         time_limit_run, slurm_cluster, slurm_project, wait):
     project = slurm_project
-    project.batch("mixed", MIXED)
+    project.batch("mixed", MIXED + FAST_POLL)
 
-    local_code, on_local, _ = run_mixed(project, wait, "local")
-    slurm_code, on_slurm, err = run_mixed(project, wait, "slurm")
+    local_code, on_local, _ = run_mixed(project, wait, "local", timeout=60)
+    slurm_code, on_slurm, err = run_mixed(project, wait, "slurm", timeout=60)
 
     assert slurm_code == local_code == 2, err
     assert on_slurm == on_local == {
@@ -209,13 +147,8 @@ def test_options_env_cwd_and_an_argv_with_shell_characters_reach_the_job(slurm_c
 
 # -- exactly once across crashes ----------------------------------------------------
 
-LEDGER_JOB = 'echo "$AGYBATCH_LABEL" >> {ledger}; sleep {sleep}'
-
-
 def ledger_batch(project, name, ledger, labels, backend="slurm", sleep=3) -> None:
-    tasks = "".join(
-        f'[[task]]\nlabel = "{label}"\ncommand = {json.dumps(LEDGER_JOB.format(ledger=ledger, sleep=sleep))}\n'
-        for label in labels)
+    tasks = shell_ledger_tasks(ledger, labels, sleep)
     project.batch(name, f'[batch]\nbackend = "{backend}"\n{FAST_POLL}\n{tasks}')
 
 
@@ -297,10 +230,8 @@ def test_lookups_by_key_and_unknown_ids(slurm_cluster, tmp_path):
     first = backend.submit(task, "20261126-000000-beef.0.1")
     assert backend.recover("20261126-000000-beef.0.1") == first.job_id
     assert backend.recover("20261126-000000-beef.0.2") is None
-    end = time.monotonic() + 60
-    while backend.poll([first.job_id])[first.job_id].state is not JobState.SUCCEEDED:
-        assert time.monotonic() < end
-        time.sleep(0.3)
+    wait_for(lambda: backend.poll([first.job_id])[first.job_id].state is JobState.SUCCEEDED, timeout=60,
+             interval=0.3, what="the job succeeding")
     assert backend.logs(first.job_id) == "hello from slurm\ntwo\n"
     assert backend.logs(first.job_id, tail=1) == "two\n"
     statuses = backend.poll([first.job_id, "4000000"])  # one known, one Slurm never had: one call each way
