@@ -39,10 +39,3 @@ def slurm_project(project, slurm_cluster):
     """The root ``project`` fixture, with ``SLURM_CONF`` pointing at the session's cluster."""
     project.env = slurm_cluster.env(project.env)
     return project
-
-
-@pytest.fixture
-def slurm_installed():
-    """The Slurm client commands (tests that need no running cluster)."""
-    reason = slurm_missing()
-    need(not (reason and "not installed" in reason), reason)
