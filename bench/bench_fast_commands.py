@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import clean_env, goal, journal_rows, machine, make_project, median, write_section
+from _common import ROOT, clean_env, goal, journal_rows, machine, make_project, median, write_section
 from _year import nightly_toml, year_project
 
 SECTION = "Fast commands"
@@ -41,6 +41,12 @@ RATIO_GOALS = {"agybatch --version": 1.5, "agybatch status": 2.5, "agybatch hist
 def console_script() -> list:
     script = Path(sysconfig.get_path("scripts")) / "agybatch"
     return [str(script)] if script.is_file() else [sys.executable, "-m", "agybatch"]
+
+
+def interpreter() -> str:
+    """This interpreter's path, relative to the repository when it is the project's venv."""
+    path = Path(sys.executable)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
 
 
 def wall(argv, cwd) -> float:
@@ -131,7 +137,7 @@ def main() -> None:
         print(f"{name:32s} median {med * 1000:6.1f} ms = {med / floor:.2f}× bare Python  {goal(met)}")
     print(f"{'python -c pass':32s} median {floor * 1000:6.1f} ms")
     body = f"""
-Each command against a bare `python -c pass` run by the same interpreter ({sys.executable}), in one invocation:
+Each command against a bare `python -c pass` run by the same interpreter (`{interpreter()}`), in one invocation:
 one untimed round, then {args.reps} rounds, the order rotating each round; median and min of the {args.reps}.
 `agybatch` is the installed console script. `status` and `history` run in a project whose journal holds
 {runs_in_journal} nightly runs ({tasks_in_journal:,} task rows; the newest one real, the others written through

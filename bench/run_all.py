@@ -1,8 +1,8 @@
 """Regenerate docs/benchmarks.md: every benchmark, at one clean commit, stamped once.
 
-    python bench/run_all.py                 # everything (about 20 minutes; root for Slurm)
+    python bench/run_all.py                 # everything (about 16 minutes; root for Slurm)
     python bench/run_all.py --only NAME     # one benchmark (repeatable); see --list
-    python bench/run_all.py --quick         # a smoke run: fewer repetitions, writes nothing
+    python bench/run_all.py --quick         # a smoke run: fewer repetitions, leaves the document alone
 
 Each benchmark is a script run as a child process with ``AGYBATCH_BENCH_SECTIONS``
 naming a folder where it hands in its sections (``_common.write_section``).
@@ -13,9 +13,11 @@ Once all have succeeded, the document is written from scratch: one stamp
 The tree must be clean (tracked changes and untracked files, except
 docs/benchmarks.md itself) at the start and unchanged at the end, or nothing
 is written; ``--allow-dirty`` writes anyway and says so in bold at the top.
+When nothing is written (``--quick``, or a benchmark failed), what was measured
+goes to a preview file in the system's temporary folder instead.
 ``--only`` rewrites just that benchmark's sections, and only if the document
 was stamped at the same commit on the same machine (its date is added to the
-stamp's dates); otherwise it prints and writes nothing.
+stamp's dates); otherwise it writes nothing.
 """
 from __future__ import annotations
 
@@ -56,18 +58,18 @@ class Benchmark:
 
 
 BENCHMARKS = (
-    Benchmark("fast-commands", "bench/bench_fast_commands.py", ("--reps", "20"), ("--reps", "3"), 1.5),
-    Benchmark("imports", "bench/bench_imports.py", (), (), 0.3),
-    Benchmark("overhead", "bench/bench_overhead.py", ("--runs", "3"), ("--runs", "1", "--scale", "0.02"), 0.5),
-    Benchmark("throughput", "bench/bench_throughput.py", ("--reps", "5"), ("--reps", "1", "--jobs", "200"), 1.3),
+    Benchmark("fast-commands", "bench/bench_fast_commands.py", ("--reps", "30"), ("--reps", "3"), 0.6),
+    Benchmark("imports", "bench/bench_imports.py", (), (), 0.1),
+    Benchmark("overhead", "bench/bench_overhead.py", ("--runs", "3"), ("--runs", "1", "--scale", "0.02"), 0.4),
+    Benchmark("throughput", "bench/bench_throughput.py", ("--reps", "5"), ("--reps", "1", "--jobs", "200"), 1.6),
     Benchmark("throughput-tmpfs", "bench/bench_throughput.py", ("--reps", "5", "--tmpdir", "/dev/shm"),
-              ("--reps", "1", "--jobs", "200", "--tmpdir", "/dev/shm"), 1.3, needs="tmp-not-tmpfs"),
-    Benchmark("memory", "bench/bench_memory.py", (), ("--tasks", "1000"), 0.3),
+              ("--reps", "1", "--jobs", "200", "--tmpdir", "/dev/shm"), 1.6, needs="tmp-not-tmpfs"),
+    Benchmark("memory", "bench/bench_memory.py", (), ("--tasks", "1000"), 0.4),
     Benchmark("longest-first", "bench/bench_longest_first.py", (), ("--scale", "0.02"), 0.4),
-    Benchmark("agy", "bench/bench_agy.py", (), ("--scale", "0.05"), 4.5),
+    Benchmark("agy", "bench/bench_agy.py", (), ("--scale", "0.05"), 4.2),
     Benchmark("worktree", "bench/bench_worktree.py", (), ("--quick",), 1.0),
-    Benchmark("ray", "plugins/agybatch-ray/bench/compare_demo.py", (), ("--repeat", "1", "--ray-cpus", "6"), 4.0),
-    Benchmark("slurm", "plugins/agybatch-slurm/bench/compare_demo.py", (), ("--repeat", "1"), 2.5),
+    Benchmark("ray", "plugins/agybatch-ray/bench/compare_demo.py", (), ("--repeat", "1", "--ray-cpus", "6"), 4.8),
+    Benchmark("slurm", "plugins/agybatch-slurm/bench/compare_demo.py", (), ("--repeat", "1"), 2.0),
 )
 
 
@@ -150,16 +152,26 @@ def main() -> int:
     return write(stamp, sections, failed, args)
 
 
+def preview(stamp: Stamp, sections: list) -> Path:
+    """Save what was measured, as the document it would make, in the system's temporary folder."""
+    fd, name = tempfile.mkstemp(prefix="agybatch-benchmarks-", suffix=".md")
+    with os.fdopen(fd, "w") as out:
+        out.write(render(stamp, sections))
+    return Path(name)
+
+
 def write(stamp: Stamp, sections: list, failed: list, args) -> int:
     """Write the document, or say why not; the exit code."""
     if failed:
-        print(f"run_all: {', '.join(failed)} failed; docs/benchmarks.md left as it was", file=sys.stderr)
+        print(f"run_all: {', '.join(failed)} failed; docs/benchmarks.md left as it was "
+              f"(what was measured: {preview(stamp, sections)})", file=sys.stderr)
         return 1
     if args.quick:
-        print("run_all: --quick: nothing written")
+        print(f"run_all: --quick: docs/benchmarks.md left as it was (preview: {preview(stamp, sections)})")
         return 0
     if tree_state(ROOT) != (stamp.commit, stamp.dirty):
-        print("run_all: the tree changed during the run (a commit or an edit); nothing written", file=sys.stderr)
+        print("run_all: the tree changed during the run (a commit or an edit); docs/benchmarks.md left as it was "
+              f"(what was measured: {preview(stamp, sections)})", file=sys.stderr)
         return 1
     if not args.only:
         DOC.write_text(render(stamp, sections))
@@ -169,7 +181,8 @@ def write(stamp: Stamp, sections: list, failed: list, args) -> int:
     if old is None or old.commit != stamp.commit or old.machine != stamp.machine or old.dirty or stamp.dirty:
         print(f"run_all: docs/benchmarks.md was stamped at {'another commit or machine' if old else 'no commit'} "
               "(or a tree with changes); --only writes only into a document of the same clean commit and "
-              "machine: run without --only to regenerate it all", file=sys.stderr)
+              f"machine: run without --only to regenerate it all (what was measured: {preview(stamp, sections)})",
+              file=sys.stderr)
         return 1
     for name in args.only:
         kept = replace(kept, name, [s for s in sections if s[0] == name])

@@ -100,11 +100,14 @@ def test_the_document_itself_changing_does_not_make_the_tree_dirty(repo, monkeyp
     assert parse(doc(repo))[0].dirty == []
 
 
-def test_a_failing_benchmark_leaves_the_document_as_it_was(repo, monkeypatch):
+def test_a_failing_benchmark_leaves_the_document_as_it_was(repo, monkeypatch, capsys):
     (repo / "docs" / "benchmarks.md").write_text("# before\n")
     use(monkeypatch, one=("full-1",), two=("fail",))
     assert main(monkeypatch, "--allow-dirty") == 1
     assert doc(repo) == "# before\n"
+    preview = Path(capsys.readouterr().err.split("what was measured: ")[1].split(")")[0])
+    assert "| be fast | full-1 | met |" in preview.read_text()  # what did run is kept apart
+    preview.unlink()
 
 
 def test_a_tree_changed_during_the_run_is_not_stamped(repo, monkeypatch, capsys):
@@ -117,7 +120,7 @@ def test_a_tree_changed_during_the_run_is_not_stamped(repo, monkeypatch, capsys)
 def test_quick_runs_the_quick_arguments_and_writes_nothing(repo, monkeypatch, capsys):
     assert main(monkeypatch, "--quick") == 0
     out = capsys.readouterr().out
-    assert "bench/one.py quick-one" in out and "nothing written" in out
+    assert "bench/one.py quick-one" in out and "docs/benchmarks.md left as it was" in out
     assert "[First thing] be fast · quick-one · met" in out  # the goal lines of the summary
     assert not (repo / "docs" / "benchmarks.md").exists()
 
