@@ -1,11 +1,12 @@
 """The local job supervisor when things go wrong around it: a runner killed right after handing a
 job over, a supervisor frozen with a job still unread, a stopped job's group outliving its leader,
-a runner that stops reading."""
+a runner that stops reading, more jobs at once than the open files limit allows."""
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
 
 from agybatch.backends._supervisor import start_ticks
 
@@ -122,3 +123,22 @@ def test_a_runner_that_stops_reading_does_not_hold_up_its_supervisor(project, wa
     tasks = {t["label"]: t for t in json.loads(out)["tasks"]}
     assert tasks["slow"]["outcome"] == "timed_out"
     assert sum(t["outcome"] == "succeeded" for t in tasks.values()) == 600
+
+
+def test_more_jobs_at_once_than_the_open_files_limit_allows_at_two_descriptors_a_job(project, wait):
+    """The supervisor holds each running job's log and output pipe open; near the soft limit on open
+    files it raises the limit instead of failing the next jobs with EMFILE."""
+    release = project.root / "release"
+    wait_for_release = f"while [ ! -e {release} ]; do sleep 0.02; done"
+    project.batch("b", "[batch]\nmax_parallel = 60\n" + "".join(
+        f'[[task]]\nlabel = "h{i}"\ncommand = ["sh", "-c", "{wait_for_release}"]\n' for i in range(60)))
+    runner = subprocess.Popen(["sh", "-c", 'ulimit -Sn 100 && exec "$@"', "sh", *project.command("run", "b", "--json")],
+                              cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait(lambda: len(project.job_records("started")) == 60 or project.job_ends() or runner.poll() is not None)
+    finally:
+        release.touch()
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert {t["outcome"] for t in json.loads(out)["tasks"]} == {"succeeded"}

@@ -99,7 +99,7 @@ class CappedLog:
                 self.size += len(data)
             else:
                 self._compact(data)
-        except OSError:
+        except Exception:  # a full disk, or a bug here: this log stops, the supervisor and its other jobs go on
             self.failed = True
 
     def _compact(self, data: bytes) -> None:
