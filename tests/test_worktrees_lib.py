@@ -236,6 +236,22 @@ def test_a_worktree_holding_a_repository_of_its_own_is_kept(repo):
     assert (inner / "lib.py").read_text() == "unpushed work\n"
 
 
+@pytest.mark.parametrize("vandalism", ["rm .git", "git init"])
+def test_a_worktree_whose_git_link_a_job_destroyed_is_kept(repo, vandalism):
+    path = worktrees.add(repo.path, repo.wt("vandal"), repo.base)
+    (path / "shared.txt").write_text("first step\n")
+    own = commit_all(path, "first step", identity=AGENT)
+    (path / "shared.txt").write_text("work after the commit\n")
+    (path / ".git").unlink()
+    if vandalism == "git init":
+        git(path, "init", "-q")
+        git(path, "add", "-A")
+    kept = worktrees.conclude(repo.path, path, BRANCH.format("vandal"), repo.base, "agybatch: vandal failed")
+    assert "not a complete worktree" in kept.error and kept.worktree == path
+    assert (kept.branch, kept.commit) == (BRANCH.format("vandal"), own)  # the commit it made before is saved
+    assert (path / "shared.txt").read_text() == "work after the commit\n"
+
+
 def test_errors_are_one_line_and_name_what_failed(repo, tmp_path):
     with pytest.raises(WorktreeError) as caught:
         worktrees.add(repo.path, repo.wt("ghost"), "0" * 40)

@@ -134,6 +134,8 @@ def _run(cwd, args, env, timeout) -> subprocess.CompletedProcess:
                                 stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape",
                                 start_new_session=True)
     except OSError as err:
+        if not os.path.isdir(cwd):
+            raise WorktreeError(f"no such folder: {cwd}") from None
         raise WorktreeError(f"cannot run git in {cwd}: {err.strerror or err}") from None
     try:
         stdout, stderr = proc.communicate(timeout=timeout)

@@ -72,21 +72,32 @@ def find(repo, path) -> Optional[Entry]:
     return next((entry for entry in listing(repo) if os.path.realpath(entry.path) == wanted), None)
 
 
-def inspect(entry: Entry) -> Inside:
-    """Look inside a registered worktree whose folder exists."""
-    args = ["rev-parse", "--show-toplevel", "--git-path", "index"]
+def inspect(repo, entry: Entry) -> Inside:
+    """Look inside a registered worktree of ``repo`` whose folder exists.
+
+    It is complete when git sees a working tree of ``repo`` at its top (not
+    the repository around the folder, not one a task made with ``git init``)
+    with an index and a HEAD.
+    """
+    args = ["rev-parse", "--show-toplevel", "--git-common-dir", "--git-path", "index"]
     for name in _OPERATIONS:
         args += ["--git-path", name]
     ceiling = os.path.dirname(os.path.realpath(entry.path))  # never the repository the folder sits in
     proc = git(entry.path, *args, ok=(0, 128), env=environment(GIT_CEILING_DIRECTORIES=ceiling), retry=False)
     lines = proc.stdout.splitlines()
-    if proc.returncode != 0 or len(lines) != 2 + len(_OPERATIONS) or entry.head is None:
+    if proc.returncode != 0 or len(lines) != 3 + len(_OPERATIONS) or entry.head is None:
         return Inside(False)
-    top, index, *flags = (os.path.join(entry.path, line) for line in lines)
-    if os.path.realpath(top) != os.path.realpath(entry.path) or not os.path.exists(index):
+    top, common, index, *flags = (os.path.join(entry.path, line) for line in lines)
+    if (os.path.realpath(top) != os.path.realpath(entry.path) or not os.path.exists(index)
+            or os.path.realpath(common) != common_dir(repo)):
         return Inside(False)
     operation = next((what for what, flag in zip(_OPERATIONS.values(), flags) if os.path.exists(flag)), None)
     return Inside(True, operation)
+
+
+def common_dir(repo) -> str:
+    """The real path of the git folder ``repo`` shares with all its worktrees."""
+    return os.path.realpath(os.path.join(repo, out(repo, "rev-parse", "--git-common-dir")))
 
 
 def head(path) -> str:

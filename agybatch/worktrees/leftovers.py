@@ -27,7 +27,7 @@ class Leftover:
       not ignored, or a git repository of its own inside; None when its folder
       is missing or cannot be read.
     - ``saved`` (worktrees): whether every commit it has checked out is on a
-      branch or a tag.
+      branch or a tag (None when that cannot be told).
     - ``locked`` (worktrees): the lock's reason (``""`` when none was given),
       None when it is not locked. ``agybatch: in use by a task`` means a task
       may be running in it; ``agybatch: kept: ...`` says why conclude kept it.
@@ -127,13 +127,17 @@ def _delete(repo, item: Leftover) -> None:
 
 def _worktree(repo, entry: registry.Entry) -> Leftover:
     dirty = None
-    if os.path.isdir(entry.path) and registry.inspect(entry).complete:
+    if os.path.isdir(entry.path) and registry.inspect(repo, entry).complete:
         try:
             dirty = registry.dirty(entry.path) or bool(registry.nested_repositories(entry.path))
         except WorktreeError:
             pass
-    saved = entry.head is not None and not out(repo, "rev-list", "-n", "1", entry.head, "--not", "--branches",
-                                               "--tags")
+    saved = None
+    if entry.head is not None:
+        try:
+            saved = not out(repo, "rev-list", "-n", "1", entry.head, "--not", "--branches", "--tags")
+        except WorktreeError:
+            pass  # a commit git cannot read: not known to be saved
     return Leftover("worktree", branch=entry.branch, tip=entry.head, path=entry.path, dirty=dirty, saved=saved,
                     locked=entry.locked)
 

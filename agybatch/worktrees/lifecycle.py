@@ -89,11 +89,13 @@ def add(repo, path, commit: str, *, timeout: float = TIMEOUT) -> Path:
                 raise WorktreeError(f"{path}: the removal of this worktree was cut short; conclude it first")
             if not os.path.lexists(path):
                 registry.forget(repo, path)
-            elif _folder(path) and registry.inspect(entry).complete:
+            elif not _folder(path):
+                raise WorktreeError(f"{path} is registered as a worktree of {repo} but is not a folder")
+            elif registry.inspect(repo, entry).complete:
                 return path
             else:
                 registry.discard_unfinished(repo, path, commit)
-        elif os.path.lexists(path) and not (_folder(path) and not any(os.scandir(path))):
+        elif os.path.lexists(path) and not _empty_folder(path):
             raise WorktreeError(f"{path} exists and is not a worktree of {repo}; not touching it")
         try:
             git(repo, "worktree", "add", "--detach", "--lock", "--reason", registry.IN_USE, "--", str(path), commit,
@@ -148,13 +150,11 @@ def conclude(repo, path, branch: str, base_commit: str, message: str, author: st
         return _settled(repo, branch, base_commit)
     if entry.locked == registry.REMOVING:
         return _removed(repo, path, branch, base_commit, registry.finish_removal)
-    inside = registry.inspect(entry) if _folder(path) else registry.Inside(False)
-    if not inside.complete:  # its add never finished, so no task ran in it
-        try:
-            registry.discard_unfinished(repo, path, base_commit)
-        except WorktreeError as err:
-            return Concluded(None, None, None, path, True, str(err))
-        return _settled(repo, branch, base_commit)
+    inside = registry.inspect(repo, entry) if _folder(path) else registry.Inside(False)
+    if not inside.complete:  # a task deleted its .git link, or ran git init at its top, or ...
+        return _keep(repo, path, entry, branch, base_commit, env, entry.head or base_commit,
+                     f"{path} is not a complete worktree of {repo} any more (its .git link, index or HEAD "
+                     "is gone or replaced)")
     try:
         if inside.operation:
             raise WorktreeError(f"{inside.operation} was left in progress in {path}")
@@ -167,7 +167,7 @@ def conclude(repo, path, branch: str, base_commit: str, message: str, author: st
             raise WorktreeError(f"{path} holds git repositories of its own ({', '.join(nested[:3])}), "
                                 "which removing it would delete")
     except WorktreeError as err:
-        return _keep(repo, path, entry, branch, base_commit, str(err), env)
+        return _keep(repo, path, entry, branch, base_commit, env, None, str(err))
     try:
         registry.relock(repo, path, entry.locked, registry.REMOVING)
     except WorktreeError as err:
@@ -249,11 +249,11 @@ def _removed(repo, path, branch, base, removal) -> Concluded:
     return answer
 
 
-def _keep(repo, path, entry, branch, base, error, env) -> Concluded:
-    """Leave the worktree as it is, its own commits on ``branch`` if it has any, locked ``KEPT``."""
+def _keep(repo, path, entry, branch, base, env, tip, error) -> Concluded:
+    """Leave the worktree as it is, its commits (up to ``tip``, default its HEAD) on ``branch``, locked ``KEPT``."""
     saved = None
     try:
-        tip = registry.head(path)
+        tip = tip or registry.head(path)
         if tip != base:
             _point(repo, branch, tip, env)
             saved = tip
@@ -274,6 +274,13 @@ def _printable(text: str, limit: int = 200) -> str:
 
 def _folder(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
+
+
+def _empty_folder(path: Path) -> bool:
+    if not _folder(path):
+        return False
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
 
 
 def _absolute(path) -> Path:
