@@ -71,7 +71,7 @@ Written by `python bench/run_all.py`: every figure below was produced by the scr
 | measured | {dates} |
 | machine | {stamp.machine} |
 | load average at the start (1 / 5 / 15 min) | {stamp.load} |
-| time for the whole run | {minutes} min {seconds} s |
+| time for the whole run | {minutes} min {seconds} s{" (**--quick smoke run: not figures to quote**)" if stamp.quick else ""} |
 
 {contents}
 

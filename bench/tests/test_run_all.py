@@ -123,6 +123,9 @@ def test_quick_runs_the_quick_arguments_and_writes_nothing(repo, monkeypatch, ca
     assert "bench/one.py quick-one" in out and "docs/benchmarks.md left as it was" in out
     assert "[First thing] be fast · quick-one · met" in out  # the goal lines of the summary
     assert not (repo / "docs" / "benchmarks.md").exists()
+    preview = Path(out.split("(preview: ")[1].split(")")[0])
+    assert "--quick smoke run: not figures to quote" in preview.read_text()
+    preview.unlink()
 
 
 def test_only_replaces_one_benchmark_in_a_document_of_the_same_commit(repo, monkeypatch):
