@@ -89,6 +89,13 @@ class CappedLog:
             self.head = head_size(cap)
             self.keep = (self.cap - self.head - MARKER_SIZE) // 2
 
+    def take(self, pipe: int, chunk: int = 65536) -> int:
+        """Move up to ``chunk`` bytes from ``pipe`` (non-blocking) to the log: how many; 0 at end of file.
+        Raise BlockingIOError if the pipe is empty."""
+        data = os.read(pipe, chunk)
+        self.write(data)
+        return len(data)
+
     def write(self, data: bytes) -> None:
         self.written += len(data)
         if self.failed:

@@ -325,16 +325,15 @@ class Supervisor:
         """Move what ``job`` wrote from its pipe to its log; at end of file, close both."""
         for _ in range(reads):
             try:
-                data = os.read(pipe, CHUNK)
+                if job.output.take(pipe, CHUNK):
+                    continue
             except BlockingIOError:
                 return
-            if not data:
-                self.selector.unregister(pipe)
-                del self.pipes[pipe]
-                os.close(pipe)
-                os.close(job.output.fd)
-                return
-            job.output.write(data)
+            self.selector.unregister(pipe)
+            del self.pipes[pipe]
+            os.close(pipe)
+            os.close(job.output.fd)
+            return
 
     def _finish(self, name: str, state: str, code, started: float, reason) -> None:
         line = self._append({"job": name, "event": "ended", "state": state, "exit_code": code,
