@@ -34,8 +34,8 @@ get SIGPIPE (EPIPE) on their next write; the runner reports them lost and
 kills their process groups anyway.
 
 One process for all jobs, rather than one per job, and one events file for
-the run make the cost of a job one ``posix_spawn`` and one new file, close to
-what ``xargs`` pays.
+the run make the cost of a job one ``posix_spawn``, one pipe and one new file,
+close to what ``xargs`` pays.
 """
 from __future__ import annotations
 

@@ -17,6 +17,12 @@ this runner did. How the runner hears that a state may have changed:
   its ``started`` event reports that supervisor's death at once;
 - when its own supervisor dies, the jobs it never started are voided and the
   others adopted.
+
+The output methods read the log with a few seeks, whatever its size: ``logs``
+(the marker line of a capped log is part of the text), ``read_output`` (head
+and tail for the result parsers), ``read_from`` (by logical offset, which
+counts dropped bytes too, for ``agybatch logs --follow``) and
+``output_marks`` (bytes written so far, for ``idle_timeout``).
 """
 from __future__ import annotations
 
