@@ -43,7 +43,8 @@ def every_outcome(tmp_path) -> RunSummary:
             attempts=1, exit_code=3 if outcome is Outcome.FAILED else None, submitted_at=100.0 + i,
             started_at=101.0 + i, ended_at=None if outcome is None else 110.5 + i,
             reason=None if outcome in (Outcome.SUCCEEDED, Outcome.FAILED, None) else f"why \x07 {i}",
-            log_path=str(log), state="running" if outcome is None else None))
+            log_path=str(log), state="running" if outcome is None else None,
+            session_id="sess-7" if outcome is Outcome.FAILED else None))
     return RunSummary("r1", "night\x01ly", "local", 100.0, 130.0, tasks, interrupted=True)
 
 
@@ -61,7 +62,7 @@ def test_each_outcome_maps_to_its_junit_element(tmp_path):
     kinds = {}
     for case in root.iter("testcase"):
         assert case.get("classname") == "night\\x01ly"
-        child = [c.tag for c in case if c.tag != "system-out"]
+        child = [c.tag for c in case if c.tag not in ("system-out", "properties")]
         kinds[case.get("name").split(":")[1].split("\\")[0]] = (child, case.find("*[@type]") is not None
                                                                  and case.find("*[@type]").get("type"))
     assert kinds == {
@@ -76,6 +77,8 @@ def test_each_outcome_maps_to_its_junit_element(tmp_path):
     assert failed.get("time") == "10.500", "submitted to ended"
     assert failed.find("failure").get("message") == "failed: exit 3"
     assert by_name["t3:timed_out\\x0a<x>"].find("failure").get("message") == "timed out: why \\x07 3"
+    assert [(p.get("name"), p.get("value")) for p in failed.find("properties")] == [("session_id", "sess-7")]
+    assert by_name["t0:succeeded\\x0a<x>"].find("properties") is None, "no properties for a plain task"
     out = failed.find("system-out").text
     assert out.startswith("first\n\\x00nul and \\x1b[31mescape") and "<tag> & last line" in out
     assert by_name["t0:succeeded\\x0a<x>"].find("system-out") is None, "never the log of a succeeded job"
