@@ -23,6 +23,7 @@ LOCAL_PLUGIN_FILE = "batchconf.py"
 #: Built-in plugins, by the short name ``-p no:NAME`` blocks.
 BUILTIN_PLUGINS = {
     "backends": "agybatch.builtin.backends",
+    "agents": "agybatch.builtin.agents",
     "lock": "agybatch.builtin.lock",
     "terminal": "agybatch.builtin.terminal",
     "failedlogs": "agybatch.builtin.failedlogs",

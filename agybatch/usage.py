@@ -4,7 +4,8 @@ A :class:`Usage` is made from the :class:`~agybatch.formats.Judgement` of one
 attempt (:func:`from_judgement`): the format's per-model counts, each model
 priced from ``[prices]`` (:mod:`agybatch.prices`) unless the CLI reported a
 cost itself. A count nobody reported stays None, never 0; sums skip None and
-are None only when every part is.
+are None only when every part is. ``total_tokens`` is the CLI's total, or
+the sum of the counts it reported when it printed no total.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def from_judgement(judgement, model: Optional[str], prices: dict) -> Optional[Us
     for part in judgement.usage:
         if part.model is None and model is not None:
             part = attrs.evolve(part, model=model)
-        priced.append(attrs.evolve(part, cost_usd=cost(part, prices)))
+        priced.append(attrs.evolve(part, cost_usd=cost(part, prices), total_tokens=_tokens(part)))
     return total(Usage(**{name: getattr(p, name) for name in TOKEN_FIELDS}, cost_usd=p.cost_usd, model=p.model,
                        unpriced=p.cost_usd is None and bool(_tokens(p)), models=(p,)) for p in priced)
 

@@ -54,6 +54,10 @@ class AgyBackend(Backend):
     poll_defaults = PollPolicy(initial=1.0, max=1.75, factor=1.5)
     supports_events = False
     enforces_timeout = False
+    #: ``idle_timeout`` works: a job's mark is the length of its ``agy jobs logs``.
+    watches_output = True
+    #: A job whose output carries agy's result envelope is judged by it under ``result = "auto"``.
+    result_format = "agy"
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -110,6 +114,11 @@ class AgyBackend(Backend):
             raise ValueError("prompt must not be empty")
         if "model" in task.options and not task.options["model"].strip():
             raise ValueError("model must not be empty")
+        if task.workspace == "worktree":
+            error = ValueError("workspace = \"worktree\" needs a backend that runs commands in a folder; agy jobs "
+                               "cannot take a working folder yet (use the local backend with a command template)")
+            error.key = "workspace"
+            raise error
 
     # -- submit -----------------------------------------------------------------------
 
@@ -274,6 +283,17 @@ class AgyBackend(Backend):
                     failed.append(f"{job_id} ({result.describe(timeout)})")
         if failed:
             raise agy_cli.AgyError("agy jobs cancel failed for " + ", ".join(failed))
+
+    def output_marks(self, job_ids: list) -> dict:
+        """The length of each job's ``agy jobs logs`` (one call a job); a failed call leaves the job out,
+        which the silence watchdog never counts as silence."""
+        marks = {}
+        for job_id in job_ids:
+            try:
+                marks[job_id] = len(self.logs(job_id))
+            except agy_cli.AgyError:
+                continue
+        return marks
 
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
         argv = [*self.base, "jobs", "logs", job_id]

@@ -4,9 +4,10 @@ For every task that did not succeed and has a job, the last lines of its log
 (default 40; ``--failed-log-tail N`` or ``[failedlogs] tail = N``; 0 turns it
 off) are fetched from the backend and written to
 ``<state>/runs/<run_id>/failed-<label>-<job_id>.log`` (0600, in a 0700
-folder). The path becomes the task's ``log_path`` in the summary, the
-journal (``agybatch status``) and the notification. Succeeded jobs' logs
-are never copied.
+folder). A task whose ``check`` failed gets the last lines of the check's
+output after its job's. The path becomes the task's ``log_path`` in the
+summary, the journal (``agybatch status``) and the notification. Succeeded
+jobs' logs are never copied.
 
 File names are made from labels and job IDs by :func:`agybatch.units.safe_name`: no ``/``,
 ``..``, NUL or control characters, so nothing lands outside the run folder
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from agybatch import hookimpl
 from agybatch.errors import CannotTell, JournalError
@@ -82,6 +84,10 @@ def on_join(session, summary):
         except Exception as exc:
             _warn(summary, f"cannot fetch the log of {task.label!r} ({task.job_id}): {type(exc).__name__}: {exc}")
             continue
+        if task.check_log:
+            from agybatch.backends.local import tail_file
+
+            text += f"--- the check's output ({task.check_log}) ---\n" + tail_file(Path(task.check_log), tail)
         try:
             path = write_private(session.run_dir, log_file_name(task.label, task.job_id), text)
         except (OSError, JournalError) as exc:

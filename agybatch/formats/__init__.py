@@ -90,9 +90,10 @@ class ResultFormat:
         program is this CLI and it asked for machine-readable output. Never guess on plain text."""
         return False
 
-    def judge(self, output: str, exit_code: Optional[int]) -> Judgement:
+    def judge(self, output: str, exit_code: Optional[int], now: Optional[float] = None) -> Judgement:
         """Judge one attempt from its ``output`` (stdout and stderr interleaved; for a long
-        output its head and tail) and the process's ``exit_code`` (None if unknown)."""
+        output its head and tail) and the process's ``exit_code`` (None if unknown).
+        ``now`` (default: the clock) is when a reported delay ("retry in 30s") counts from."""
         raise NotImplementedError
 
 

@@ -119,7 +119,7 @@ def took(summary) -> str:
 def usage_text(usage) -> str:
     """``1.9M tokens · $4.12`` for a :class:`~agybatch.usage.Usage`; '' when nothing reported usage.
 
-    ``cost unknown`` when no token has a price; ``$4.12 + unpriced`` when some have none.
+    ``cost unknown`` when no token has a price; ``$4.12 + unpriced tokens`` when some have none.
     """
     if usage is None or usage.empty:
         return ""
@@ -127,7 +127,7 @@ def usage_text(usage) -> str:
     if usage.cost_usd is None:
         parts.append("cost unknown")
     else:
-        parts.append(format_usd(usage.cost_usd) + (" + unpriced" if usage.unpriced else ""))
+        parts.append(format_usd(usage.cost_usd) + (" + unpriced tokens" if usage.unpriced else ""))
     return " · ".join(parts)
 
 

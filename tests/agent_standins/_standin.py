@@ -95,7 +95,13 @@ def big_text(size: int) -> str:
 
 
 def state_dir() -> str | None:
+    """``$AGENT_STANDIN_STATE``; for a stand-in run as an agybatch job without it, a folder of the
+    system's temporary folder (its counters are per run anyway)."""
     path = os.environ.get("AGENT_STANDIN_STATE")
+    if not path and os.environ.get("AGYBATCH_RUN_ID"):
+        import tempfile
+
+        path = os.path.join(tempfile.gettempdir(), f"agent-standin-state-{os.getuid()}")
     if path:
         os.makedirs(path, exist_ok=True)
     return path
@@ -117,12 +123,16 @@ def _locked_update(path: str, update) -> str:
 
 
 def bump_counter(prompt: str) -> int:
-    """Count this call of ``prompt`` in ``$AGENT_STANDIN_STATE/counters/``; return the new count."""
+    """Count this call of ``prompt`` in ``$AGENT_STANDIN_STATE/counters/``; return the new count.
+
+    Calls are counted per agybatch run when the stand-in runs as an agybatch job (``AGYBATCH_RUN_ID``
+    is set), so a batch behaves the same every time it runs.
+    """
     folder = state_dir()
     if not folder:
         fail("the [[rate-limit-then-ok N]] token needs AGENT_STANDIN_STATE (a folder for the call counts)")
     os.makedirs(os.path.join(folder, "counters"), exist_ok=True)
-    key = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+    key = hashlib.sha256((os.environ.get("AGYBATCH_RUN_ID", "") + "\0" + prompt).encode()).hexdigest()[:16]
     return int(_locked_update(os.path.join(folder, "counters", key), lambda old: str(int(old or 0) + 1)))
 
 

@@ -51,6 +51,8 @@ class RayBackend(Backend):
     enforces_timeout = False
     #: Seconds Ray gives a stopped job between SIGTERM and SIGKILL (``RAY_JOB_STOP_WAIT_TIME_S``).
     grace = 3.0
+    #: ``idle_timeout`` works: the driver log's length is the job's output mark.
+    watches_output = True
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -233,6 +235,17 @@ class RayBackend(Backend):
         if tail <= 0:
             return ""
         return "".join(text.splitlines(keepends=True)[-tail:])
+
+    def output_marks(self, job_ids: list) -> dict:
+        """The length of each job's driver log (one ``get_job_logs`` a job); jobs whose log cannot be
+        read now are left out, which the silence watchdog never counts as silence."""
+        marks = {}
+        for job_id in job_ids:
+            try:
+                marks[job_id] = len(self.client.get_job_logs(job_id))
+            except Exception:
+                continue
+        return marks
 
     def close(self) -> None:
         """Nothing to release: each request is its own connection; jobs keep running."""

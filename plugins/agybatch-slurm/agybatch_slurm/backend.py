@@ -57,6 +57,8 @@ class SlurmBackend(Backend):
     enforces_timeout = False
     #: Seconds between scancel and the final state arriving (Slurm reports CANCELLED at once).
     grace = 5.0
+    #: ``idle_timeout`` works: each job's output file is on a file system the runner shares.
+    watches_output = True
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -248,6 +250,18 @@ class SlurmBackend(Backend):
     def logs(self, job_id: str, tail: Optional[int] = None) -> str:
         """The output file's text (its last ``tail`` lines); empty before the job starts writing."""
         return tail_file(self.log_path(job_id), tail)
+
+    def output_marks(self, job_ids: list) -> dict:
+        """Each job's output file size and modification time (absent before the job writes)."""
+        marks = {}
+        for job_id in job_ids:
+            try:
+                info = self.log_path(job_id).stat()
+            except OSError:
+                marks[job_id] = None
+                continue
+            marks[job_id] = (info.st_size, info.st_mtime_ns)
+        return marks
 
     def close(self) -> None:
         """Nothing to release; jobs keep running on the cluster."""
