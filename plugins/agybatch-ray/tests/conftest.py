@@ -165,7 +165,7 @@ def _wait_ready(head: RayHead) -> None:
 def ray_head():
     """The session's Ray head (the test is skipped, or fails in CI, where ray is not installed)."""
     reason = ray_missing()
-    need(reason is None, reason)
+    need(reason is None, f"a Ray head: {reason}")
     head = start_head()
     yield head
     head.shutdown()

@@ -21,7 +21,7 @@ from tests.helpers.need import need
 def slurm_cluster():
     """The session's cluster (the test is skipped, or fails in CI, where Slurm or root is missing)."""
     reason = slurm_missing()
-    need(reason is None, reason)
+    need(reason is None, f"a Slurm cluster: {reason}")
     try:
         cluster = start_cluster()
     except Exception as exc:  # a cluster that does not come up is a failure, not a skip
