@@ -1,6 +1,6 @@
 """Regenerate docs/benchmarks.md: every benchmark, at one clean commit, stamped once.
 
-    python bench/run_all.py                 # everything (about 16 minutes; root for Slurm)
+    python bench/run_all.py                 # everything (about 25 minutes; root for Slurm)
     python bench/run_all.py --only NAME     # one benchmark (repeatable); see --list
     python bench/run_all.py --quick         # a smoke run: fewer repetitions, leaves the document alone
 
@@ -67,7 +67,8 @@ BENCHMARKS = (
     Benchmark("memory", "bench/bench_memory.py", (), ("--tasks", "1000"), 0.4),
     Benchmark("longest-first", "bench/bench_longest_first.py", (), ("--scale", "0.02"), 0.4),
     Benchmark("agy", "bench/bench_agy.py", (), ("--scale", "0.05"), 4.2),
-    Benchmark("worktree", "bench/bench_worktree.py", (), (), 1.0),  # its quick arguments: to be set when it lands
+    Benchmark("worktree", "bench/bench_worktree.py", (), ("--files", "2000", "--reps", "2", "--parallel-reps", "1"),
+              7.5),
     Benchmark("ray", "plugins/agybatch-ray/bench/compare_demo.py", (), ("--repeat", "1", "--ray-cpus", "6"), 4.8),
     Benchmark("slurm", "plugins/agybatch-slurm/bench/compare_demo.py", (), ("--repeat", "1"), 2.0),
 )
