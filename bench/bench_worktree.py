@@ -181,6 +181,7 @@ def main() -> None:
         (f"{PARALLEL} × `conclude` at once, 1 edited file each (wall time of all)", parallel["concludes"],
          f"{statistics.median(parallel['concludes']) / PARALLEL * 1000:.0f} ms"),
     ]
+    duration = sum(map(sum, single.values())) + sum(parallel["adds"]) + sum(parallel["concludes"]) + made + 2
     table = "\n".join(f"| {what} | {ms(values)} | {spread(values)} | {len(values)} | {per_task} |"
                       for what, values, per_task in rows)
     command = "python bench/bench_worktree.py" + (f" --files {options.files}" if options.files != 10_000 else "") + \
@@ -197,13 +198,15 @@ Load average (1 min): {load}.
 |---|---|---|---|---|
 {table}
 
-`add` is git's own `worktree add` (a checkout of every file) plus a listing of the worktrees to find an earlier
-attempt; `conclude` of an unchanged task is a `git status`, a HEAD lookup and the removal (deleting the files).
-Lost races for git's locks are retried inside these figures.
+`add` is git's own `worktree add` (a checkout of every file) plus one listing of the worktrees, to find an
+earlier attempt. `conclude` of an unchanged task is about ten short git commands (the worktree's state, a
+`git status`, the check for repositories of its own, its lock) and the removal, which deletes every file; a
+changed one adds `git add --all`, the commit and the branch. Lost races for git's locks are retried inside
+these figures.
 
 {machine()}
 
-Reproduce (about {sum(map(sum, single.values())) + sum(parallel['adds']) + sum(parallel['concludes']) + made + 2:.0f} s):
+Reproduce (about {duration:.0f} s):
 
     {command}
 """
