@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -18,7 +19,8 @@ BRANCH = "agybatch/nightly/run-1/{}"
 def test_the_machine_has_no_git_identity(repo):
     (repo.path / "x.txt").write_text("x\n")
     git(repo.path, "add", "x.txt")
-    refused = subprocess.run(["git", "commit", "-m", "x"], cwd=repo.path, capture_output=True, text=True)
+    refused = subprocess.run(["git", "commit", "-m", "x"], cwd=repo.path, capture_output=True, text=True,
+                             env={**os.environ, "LC_ALL": "C"})
     assert refused.returncode != 0 and "auto-detection is disabled" in refused.stderr
 
 
