@@ -65,8 +65,8 @@ class Endings:
                       submitted_at=rec.submitted_at, ended_at=(job.ended_at if job else None) or time.time(),
                       session_id=rec.session_id)
         if usage is not None:
-            fields.update(usage.to_json(), unpriced=int(usage.unpriced),
-                          models=_models_json(usage.models))
+            fields.update(usage.to_json(), models=_models_json(usage.models))
+            fields["unpriced"] = int(usage.unpriced)
         self.journal.record_attempt(self.session.run_id, rec.label, rec.attempts, **fields)
 
     def _response(self, rec: TaskRecord, judgement=None) -> str:

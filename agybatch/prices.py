@@ -51,13 +51,14 @@ def cost(usage, prices: dict) -> Optional[float]:
     table = prices.get(usage.model) if usage.model else None
     if table is None:
         return None
-    total, counted = 0.0, False
-    for field, attribute in FIELDS.items():
-        tokens = getattr(usage, attribute)
+    counts = {field: getattr(usage, attribute) for field, attribute in FIELDS.items()}
+    if all(tokens is None for tokens in counts.values()):
+        return None
+    total = 0.0
+    for field, tokens in counts.items():
         if not tokens:
             continue
         if field not in table:
             return None
         total += tokens * table[field] / 1e6
-        counted = True
-    return round(total, 6) if counted else None
+    return round(total, 6)

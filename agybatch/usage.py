@@ -57,10 +57,12 @@ class Usage:
         return self.tokens is None and self.cost_usd is None
 
     def to_json(self) -> dict:
-        """The ``usage`` object of ``--json``: the token counts, ``cost_usd`` and ``model``."""
+        """The ``usage`` object of ``--json``: the token counts, ``cost_usd``, ``model``, and
+        ``unpriced`` (true when ``cost_usd`` leaves out tokens that have no price)."""
         data = {name: getattr(self, name) for name in TOKEN_FIELDS}
         data["cost_usd"] = None if self.cost_usd is None else round(self.cost_usd, 6)
         data["model"] = self.model
+        data["unpriced"] = self.unpriced
         return data
 
 

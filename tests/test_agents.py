@@ -3,6 +3,8 @@ exact outcome and reason, whatever the exit code; checks; silence; quota parking
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 
@@ -213,3 +215,82 @@ class Deaf(LocalBackend):
 def register_backends(register):
     register("deaf", Deaf)
 '''
+
+
+def calls(state) -> list:
+    path = state / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def events(project, kind: str) -> list:
+    return journal_rows(project.state, "SELECT label, detail FROM events WHERE kind=?", (kind,))
+
+
+def test_sigkill_during_a_check_then_join_runs_only_the_check_again(project, wait, tmp_path):
+    gate, ledger = tmp_path / "gate", tmp_path / "checks.txt"
+    check = f'echo checked >> {ledger}; while [ ! -e {gate} ]; do sleep 0.05; done'
+    project.batch("b", task("fix", standin_argv("claude", "json", "fix"), check=check))
+    runner = project.spawn("run", "b", "-q", env=standin_env(tmp_path))
+    wait(lambda: ledger.exists(), what="the check running")
+    assert journal_rows(project.state, "SELECT phase FROM tasks") == [("checking",)]
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait() == -signal.SIGKILL
+    joiner = project.spawn("join", "--json", env=standin_env(tmp_path))
+    wait(lambda: ledger.read_text().count("checked") == 2, what="join running the check again")
+    gate.touch()
+    out, _ = joiner.communicate(timeout=60)
+    assert joiner.returncode == 0, out
+    assert json.loads(out)["tasks"][0]["outcome"] == "succeeded"
+    assert len(calls(tmp_path)) == 1  # the agent ran once; only its check ran twice
+    assert [label for label, _ in events(project, "check")] == ["fix", "fix"]
+
+
+def test_sigkill_during_a_quota_park_then_join_resubmits_once_after_the_reset(project, wait, tmp_path):
+    prompt = "go [[rate-limit-then-ok 1 in=3]]"
+    project.batch("b", task("report", standin_argv("agy", "json", prompt), retries=0))
+    runner = project.spawn("run", "b", "-q", env=standin_env(tmp_path))
+    wait(lambda: events(project, "park"), what="the task parked for quota")
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait() == -signal.SIGKILL
+    assert len(calls(tmp_path)) == 1
+    result = project.run("join", "--json", env=standin_env(tmp_path))
+    assert result.code == 0, result
+    report = result.json()["tasks"][0]
+    assert report["outcome"] == "succeeded" and report["attempts"] == 2
+    first, second = calls(tmp_path)
+    assert second["time"] - first["time"] >= 3.0  # the park's time survived the crash
+
+
+def test_sigkill_during_a_silent_hang_then_join_still_ends_it(project, wait, tmp_path):
+    project.batch("b", '[batch]\nidle_timeout = "2s"\n'
+                  + task("stuck", standin_argv("codex", "jsonl", "go [[hang]]")))
+    runner = project.spawn("run", "b", "-q", env=standin_env(tmp_path))
+    wait(lambda: calls(tmp_path), what="the agent started")
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait() == -signal.SIGKILL
+    result = project.run("join", "--json", env=standin_env(tmp_path))
+    assert result.code == 1, result
+    stuck = result.json()["tasks"][0]
+    assert (stuck["outcome"], stuck["reason"]) == ("timed_out", "no output for 2.0s")
+    assert stuck["session_id"]  # the thread it started is known, for a retry to continue
+
+
+def test_the_agy_backend_judges_the_envelopes_its_jobs_print(project, agy):
+    project.batch("b", '[batch]\nbackend = "agy"\nquota_retries = 0\n\n'
+                  + "".join(f'[[task]]\nlabel = "{name}"\nprompt = "{prompt}"\n' for name, prompt in (
+                      ("plain", "say=done"),
+                      ("plain failure", "exit=3"),
+                      ("ok", "say=done envelope=ok"),
+                      ("error", "envelope=error"),
+                      ("quota", "envelope=quota"))))
+    result = project.run("run", "b", "--json")
+    assert result.code == 2, result
+    got = {t["label"]: (t["outcome"], t["reason"]) for t in result.json()["tasks"]}
+    assert got == {
+        "plain": ("succeeded", None),               # no envelope: judged by the exit code
+        "plain failure": ("failed", None),
+        "ok": ("succeeded", None),
+        "error": ("failed", "Error: invalid model selection"),
+        "quota": ("rate_limited", "rate limited: API call failed after 3 retries: HTTP 429: RESOURCE_EXHAUSTED: "
+                                  "You have exhausted your capacity on this model. Your quota will reset after 1m30s."),
+    }

@@ -151,7 +151,7 @@ def task_facts(task) -> list:
     usage = task.usage
     if usage is not None:
         facts += [(name, str(value)) for name, value in usage.to_json().items()
-                  if value is not None and name != "cost_usd"]
+                  if value is not None and name not in ("cost_usd", "unpriced")]
         if usage.cost_usd is not None:
             facts.append(("cost_usd", f"{usage.cost_usd:.6f}".rstrip("0").rstrip(".")))
     space = task.workspace
