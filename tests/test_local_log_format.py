@@ -124,3 +124,42 @@ def test_a_marker_is_told_from_output_that_looks_like_one():
     assert parse_marker(marker(123)[:-1] + b"x") is None
     assert parse_marker(marker(123).replace(b"123", b"12a")) is None
     assert parse_marker(b"\n[agybatch: 5 bytes of output dropped here (max_log_size)]\n") is None  # not padded
+
+
+def test_a_reader_that_meets_a_compaction_waits_for_it_and_reads_the_new_state(tmp_path, monkeypatch):
+    from agybatch.backends import _joboutput
+
+    path = tmp_path / "job.log"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    log = CappedLog(fd, 1024)
+    data = b"".join(b"%04d\n" % i for i in range(1000))
+    log.write(data[:1000])
+    before = path.read_bytes()
+    log.write(data[1000:])
+    after = path.read_bytes()
+    busy = bytearray(before)
+    busy[log.head:log.head + MARKER_SIZE] = _joboutput.BUSY  # as the writer leaves it while it compacts
+    path.write_bytes(bytes(busy))
+    naps = []
+
+    def compaction_ends(seconds):
+        naps.append(seconds)
+        path.write_bytes(after)
+
+    monkeypatch.setattr(_joboutput.time, "sleep", compaction_ends)
+    text, next_offset, dropped = read_span(path, log.head, log.head + 10)
+    assert naps, "the reader waited"
+    assert next_offset == len(data) and text == data[next_offset - len(text):]
+    assert dropped == len(data) - len(text) - log.head - 10
+    os.close(fd)
+
+
+def test_a_log_left_mid_compaction_by_a_killed_supervisor_is_read_as_it_is(tmp_path, monkeypatch):
+    from agybatch.backends import _joboutput
+
+    monkeypatch.setattr(_joboutput, "SETTLE", 0.05)
+    path = tmp_path / "job.log"
+    path.write_bytes(b"a" * 512 + _joboutput.BUSY + b"tail\n")
+    assert _joboutput.read_all(path, 512) == path.read_bytes()
+    assert read_lines(path, 512, 1) == b"tail\n"
+    assert read_span(path, 512, 600) == (b"", 600, 0), "a follower is told nothing rather than something wrong"

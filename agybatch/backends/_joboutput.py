@@ -178,9 +178,13 @@ def _copy_down(fd: int, src: int, dst: int, count: int) -> None:
 # -- reading ------------------------------------------------------------------------
 
 
-def look(path, head, read, missing=None):
+def look(path, head, read, missing=None, stuck=None):
     """``read(fd, size, dropped)`` on one state of the log at ``path``: ``dropped`` is None while the log is
-    the whole output, else the marker's count. ``missing`` if there is no log."""
+    the whole output, else the marker's count. ``missing`` if there is no log.
+
+    A log still being compacted after :data:`SETTLE` seconds (its supervisor was killed in the middle)
+    gives ``stuck`` if it is not None, else is read as it is, as plain output.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -193,8 +197,8 @@ def look(path, head, read, missing=None):
                 result = read(fd, size, dropped)
                 if _state(fd, head)[1] == dropped:
                     return result
-            if time.monotonic() > give_up:  # a supervisor killed while it compacted: take the log as it is
-                return read(fd, os.fstat(fd).st_size, None)
+            if time.monotonic() > give_up:
+                return stuck if stuck is not None else read(fd, os.fstat(fd).st_size, None)
             time.sleep(0.001)
     finally:
         os.close(fd)
@@ -260,7 +264,7 @@ def read_span(path, head, offset: int, limit: int = 1 << 20):
         if live or start + len(data) < end:
             data = data[:_whole_characters(data)]
         return data, start + len(data), start - offset
-    return look(path, head, read, (b"", offset, 0))
+    return look(path, head, read, (b"", offset, 0), stuck=(b"", offset, 0))
 
 
 def _whole_characters(data: bytes) -> int:
