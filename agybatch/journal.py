@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS runs (
     poll_failures INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     joined_at REAL,
-    stopped_by TEXT
+    stopped_by TEXT,
+    pruned_at REAL
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -124,6 +125,7 @@ ADDED_COLUMNS = (
     ("tasks", "result_reason", "TEXT", None),
     ("tasks", "check_run", "TEXT", None),
     ("runs", "stopped_by", "TEXT", None),
+    ("runs", "pruned_at", "REAL", None),
 )
 
 #: Seconds a journal write waits for another process's write to finish.
@@ -318,6 +320,23 @@ class Journal:
         """Mark an interrupted run unfinished again, for ``join``."""
         self._write("UPDATE runs SET ended_at=NULL, exit_code=NULL, verdict=NULL, joined_at=NULL WHERE run_id=?",
                     (run_id,))
+
+    def mark_pruned(self, run_id, at) -> None:
+        """Record that a run's files were removed by retention (its rows stay)."""
+        self._write("UPDATE runs SET pruned_at=? WHERE run_id=?", (at, run_id))
+
+    def compact(self, threshold: float = 0.25) -> bool:
+        """``VACUUM`` when more than ``threshold`` of the file is free pages; False if it was not
+        needed or another process holds the journal (a later prune tries again)."""
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        if not pages or free / pages <= threshold:
+            return False
+        try:
+            self.db.execute("VACUUM")
+        except sqlite3.OperationalError:
+            return False
+        return True
 
     def request_cancel(self, run_id) -> None:
         self._write("UPDATE runs SET cancel_requested=1 WHERE run_id=?", (run_id,))

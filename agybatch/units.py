@@ -159,6 +159,16 @@ def non_negative(text: str) -> int:
     return value
 
 
+def positive(text: str) -> int:
+    """An argparse ``type`` for whole numbers >= 1."""
+    import argparse
+
+    value = non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def safe_name(text: str, limit: int = 80) -> str:
     """A file-name fragment for ``text``: ``[A-Za-z0-9._-]`` only, no leading dot, at most ``limit``.
 

@@ -14,18 +14,19 @@ import sys
 from .. import __version__
 from ..errors import AgybatchError, UsageError
 from ..model import ExitCode
-from ..units import non_negative
+from ..units import non_negative, positive
 
 COMMANDS = {
     "run": ("agybatch.cli.run", "cmd_run", "fan out a batch, wait, join"),
     "join": ("agybatch.cli.run", "cmd_join", "re-attach to an unfinished run and finish it"),
-    "status": ("agybatch.cli.show", "cmd_status", "show a run's tasks and states"),
-    "logs": ("agybatch.cli.show", "cmd_logs", "print a task's log"),
+    "status": ("agybatch.cli.status", "cmd_status", "show a run's tasks and states"),
+    "logs": ("agybatch.cli.logs", "cmd_logs", "print a task's log, or follow it"),
     "cancel": ("agybatch.cli.cancel", "cmd_cancel", "cancel a run's unsettled jobs"),
     "history": ("agybatch.cli.history", "cmd_history", "past runs of a batch"),
     "report": ("agybatch.cli.report", "cmd_report", "a run's summary, HTML timeline or JUnit XML"),
     "list": ("agybatch.cli.show", "cmd_list", "the project's batches"),
     "plugins": ("agybatch.cli.show", "cmd_plugins", "loaded plugins and where they came from"),
+    "prune": ("agybatch.cli.prune", "cmd_prune", "remove the job logs and run folders retention no longer keeps"),
 }
 
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, _, help_text) in COMMANDS.items():
         subs[name] = sub.add_parser(name, help=help_text, description=help_text)
         _global_options(subs[name], suppress=True)
-    for name in ("run", "join", "status", "cancel", "history", "list", "plugins", "report"):
+    for name in ("run", "join", "status", "cancel", "history", "list", "plugins", "report", "prune"):
         subs[name].add_argument("--json", action="store_true", help="print one JSON object on stdout")
     run = subs["run"]
     run.add_argument("batch", metavar="PATH|NAME", help="batch folder, batch.toml, or NAME of batches/NAME/")
@@ -78,11 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("label", metavar="LABEL")
     logs.add_argument("--run", dest="run_id", metavar="RUN_ID", help="default: the latest run with LABEL")
     logs.add_argument("--tail", type=non_negative, metavar="N", help="only the last N lines")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help="stream the job's output until the task settles (exit 0 if it succeeded, else 1)")
+    subs["status"].add_argument("--watch", action="store_true",
+                                help="redraw about once a second until the run ends (non-TTY: print changes)")
     subs["history"].add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
     report = subs["report"]
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest run")
     report.add_argument("--html", metavar="PATH", help="write the self-contained HTML report to PATH")
     report.add_argument("--junitxml", "--junit-xml", metavar="PATH", help="write JUnit XML to PATH")
+    prune = subs["prune"]
+    prune.add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
+    prune.add_argument("--keep-runs", type=positive, metavar="N", help="keep the files of the last N runs per batch")
+    prune.add_argument("--keep-days", type=non_negative, metavar="N", help="also keep runs newer than N days")
+    prune.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
     parser.subparsers = subs
     return parser
 

@@ -97,6 +97,8 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
             summary = _run(session, backend, records, started_at, new)
         call_hook(pm, "on_join", summary.plugin_errors, session=session, summary=summary)
         journal.mark_joined(session.run_id, time.time())
+        if not summary.interrupted:
+            _retain(session)
         exit_code = summary.exit_code
         if config.option.json:
             print_json(summary.to_json())
@@ -136,6 +138,19 @@ def _run(session, backend, records, started_at: float, new: bool):
     journal.finish_run(session.run_id, summary.ended_at, int(summary.exit_code), summary.verdict,
                        summary.poll_failures, summary.stopped_by)
     return summary
+
+
+def _retain(session) -> None:
+    """Prune the batch's runs that retention no longer keeps; trouble is a warning, never the verdict."""
+    import sys
+
+    from ..retention import plan, prune, state_settings
+
+    try:
+        prune(session.journal, session.state_dir,
+              plan(session.journal, session.state_dir, state_settings(session.batch.project), session.batch.name))
+    except (AgybatchError, OSError) as exc:
+        print(f"agybatch: warning: retention: {exc}", file=sys.stderr)
 
 
 def _has_verdict(run_row) -> bool:

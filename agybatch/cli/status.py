@@ -1,0 +1,91 @@
+"""``agybatch status [RUN_ID] [--watch] [--json]``: a run's tasks and where each stands, from the journal.
+
+``--watch`` redraws the table about once a second until the run has its
+verdict; on a terminal it redraws in place, elsewhere (a pipe, a log file) it
+prints only the tasks whose state changed.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from ..units import iso, printable
+from .common import ZERO_COUNTS, find_run, open_journal, print_json, project_from_cwd, run_json
+from .main import finish_parse
+
+#: Seconds between two looks at the journal under ``--watch``.
+WATCH_EVERY = 1.0
+
+
+def cmd_status(parser, argv, known) -> int:
+    options = finish_parse(parser, argv)
+    journal = open_journal(project_from_cwd(), read_only=True)
+    run_id = find_run(journal, options.run_id)["run_id"]
+    if not options.watch:
+        data = snapshot(journal, run_id)
+        if options.json:
+            print_json(data)
+        else:
+            print("\n".join(table(data)))
+        return 0
+    return watch(journal, run_id, sys.stdout.isatty() and not options.json)
+
+
+def snapshot(journal, run_id: str) -> dict:
+    """The run and its tasks as ``--json`` prints them."""
+    row = journal.run(run_id)
+    tasks = journal.tasks(run_id)
+    counts = dict(ZERO_COUNTS)
+    for task in tasks:
+        if task["outcome"]:
+            counts[task["outcome"]] += 1
+    return {**run_json(row), "counts": counts, "tasks": [_task_json(t) for t in tasks]}
+
+
+def table(data: dict) -> list:
+    """The lines of the status table."""
+    lines = [f"run {data['run_id']} · batch {printable(data['batch'])} · {data['backend']} · {data['verdict']}"
+             f" · started {data['started_at']}"]
+    for task in data["tasks"]:
+        lines.append(_task_line(task))
+        if task["log_path"] and task["outcome"] and task["outcome"] != "succeeded":
+            lines.append(f"             log: {printable(task['log_path'])}")
+    return lines
+
+
+def watch(journal, run_id: str, redraw: bool) -> int:
+    """Show the run until it has a verdict: redrawn in place on a terminal, else only what changed."""
+    shown: dict = {}
+    while True:
+        data = snapshot(journal, run_id)
+        if redraw:
+            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(table(data)) + "\n")
+        else:
+            if not shown:
+                print(table(data)[0])
+            for task in data["tasks"]:
+                line = _task_line(task)
+                if shown.get(task["label"]) != line:
+                    shown[task["label"]] = line
+                    print(line)
+        sys.stdout.flush()
+        if data["exit_code"] is not None:
+            if not redraw:
+                print(f"run {run_id}: {data['verdict']}")
+            return 0
+        time.sleep(WATCH_EVERY)
+
+
+def _task_line(task: dict) -> str:
+    where = task["outcome"] or task["state"] or task["phase"]
+    return (f"  {where:<12} {printable(task['label'])}  {printable(task['job_id']) if task['job_id'] else '-'}"
+            + (f"  ({printable(task['reason'])})" if task["reason"] else ""))
+
+
+def _task_json(row) -> dict:
+    return {
+        "label": row["label"], "phase": row["phase"], "state": row["state"], "outcome": row["outcome"],
+        "job_id": row["job_id"], "attempts": row["attempts"], "exit_code": row["exit_code"],
+        "submitted_at": iso(row["submitted_at"]), "started_at": iso(row["started_at"]),
+        "ended_at": iso(row["ended_at"]), "reason": row["reason"], "log_path": row["log_path"],
+    }
