@@ -427,12 +427,16 @@ class Journal:
         sets = ", ".join(f"{name}=?" for name in fields)
         self._write(f"UPDATE workspaces SET {sets} WHERE run_id=? AND label=?", (*fields.values(), run_id, label))
 
-    def workspaces(self, run_id=None) -> list:
-        """Workspace rows of one run, or of every run (newest first)."""
-        if run_id is None:
-            return self._read("SELECT w.* FROM workspaces w JOIN runs r ON r.run_id = w.run_id"
-                              " ORDER BY r.started_at DESC, w.label")
-        return self._read("SELECT * FROM workspaces WHERE run_id=? ORDER BY label", (run_id,))
+    def workspaces(self, run_id=None, batch=None) -> list:
+        """Workspace rows of one run, or of every run (of ``batch``), newest first, each with its
+        run's ``batch`` and its task's ``outcome``."""
+        sql = ("SELECT w.*, r.batch, t.outcome FROM workspaces w JOIN runs r ON r.run_id = w.run_id"
+               " JOIN tasks t ON t.run_id = w.run_id AND t.label = w.label")
+        if run_id is not None:
+            return self._read(sql + " WHERE w.run_id=? ORDER BY w.label", (run_id,))
+        if batch is not None:
+            return self._read(sql + " WHERE r.batch=? ORDER BY r.started_at DESC, w.label", (batch,))
+        return self._read(sql + " ORDER BY r.started_at DESC, w.label")
 
     def events(self, run_id, label=None) -> list:
         sql, params = "SELECT * FROM events WHERE run_id=?", [run_id]

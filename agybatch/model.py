@@ -77,7 +77,8 @@ class Task:
 
     ``max_log_size`` caps the job's log in bytes (None: no cap); past it the
     backend keeps the head and the tail. With ``workspace = "worktree"`` the
-    job runs in its own git worktree of ``repo`` at ``base_commit``.
+    job runs in its own git worktree of ``repo`` at ``base_commit``, and its
+    work is committed as ``commit_author`` (``"Name <email>"``).
     """
 
     label: str
@@ -102,6 +103,7 @@ class Task:
     workspace: str = "shared"
     repo: Optional[str] = None
     base_commit: Optional[str] = None
+    commit_author: Optional[str] = None
 
     def to_dict(self) -> dict:
         data = attrs.asdict(self)
@@ -139,8 +141,8 @@ class TaskResult:
     ``session_id``, ``response_excerpt`` (at most 500 characters) and
     ``result_reason``. ``usage`` is the :class:`agybatch.usage.Usage` of all
     its attempts (None when none reported any); ``check_log`` the output of its
-    ``check``; ``workspace`` the :class:`agybatch.workspace.Concluded` of its
-    worktree (None for ``workspace = "shared"``).
+    ``check``; ``workspace`` the :class:`agybatch.workspace.WorkspaceResult`
+    of its worktree (None for ``workspace = "shared"``).
     """
 
     label: str

@@ -7,6 +7,7 @@ a task's own value wins. Every problem is reported through the batch file's
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -18,13 +19,14 @@ from .validate import Checker
 
 RETRY_KEYS = {"retries", "retry_backoff", "retry_on"}
 AGENT_KEYS = {"result", "check_timeout", "idle_timeout", "quota_wait", "quota_retries"}
-WORKSPACE_KEYS = {"workspace", "repo", "ref"}
+WORKSPACE_KEYS = {"workspace", "repo", "ref", "commit_author"}
 #: Keys a task inherits from ``[batch]`` when it does not set them itself.
 INHERITED_KEYS = RETRY_KEYS | AGENT_KEYS | WORKSPACE_KEYS | {"max_log_size"}
 TASK_KEYS = {"label", "command", "timeout", "cwd", "env", "vars", "needs", "tags", "check", "max_cost_usd",
              *INHERITED_KEYS}
 RETRYABLE = ("failed", "timed_out", "lost", "error", "stalled")
 WORKSPACES = ("shared", "worktree")
+_IDENTITY = re.compile(r"\s*[^<>\n]*[^<>\s][^<>\n]*<[^<>\s]+>\s*")
 #: The log cap when neither the task, ``[batch]`` nor ``[state]`` sets ``max_log_size``.
 DEFAULT_MAX_LOG_SIZE = 100 * 10**6
 
@@ -79,11 +81,14 @@ def inherited(check: Checker, where: str, raw: dict, index: Optional[int], ctx: 
         found["max_log_size"] = check.size(where, "max_log_size", raw["max_log_size"], index)
     if "workspace" in raw:
         found["workspace"] = check.choice(where, "workspace", raw["workspace"], WORKSPACES, index)
-    for key in ("repo", "ref"):
+    for key in ("repo", "ref", "commit_author"):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key].strip():
                 check.fail(where, f"{key} must be a non-empty string", key, index)
             found[key] = raw[key]
+    if "commit_author" in raw and not _IDENTITY.fullmatch(raw["commit_author"]):
+        check.fail(where, f"commit_author must look like 'Name <email>', got {raw['commit_author']!r}",
+                   "commit_author", index)
     return found
 
 
@@ -201,4 +206,5 @@ def _workspace(check: Checker, where: str, index: int, ctx: TaskContext, setting
     if not worktrees.path_in_commit(repo, commit, str(inside)):
         check.fail(where, f"cwd {inside} is not in commit {commit[:12]} of {repo}, so the task has nowhere to "
                           "run in its worktree", "cwd", index)
-    return {"workspace": "worktree", "repo": str(repo), "base_commit": commit}
+    return {"workspace": "worktree", "repo": str(repo), "base_commit": commit,
+            "commit_author": settings.get("commit_author")}

@@ -27,6 +27,7 @@ COMMANDS = {
     "list": ("agybatch.cli.show", "cmd_list", "the project's batches"),
     "plugins": ("agybatch.cli.show", "cmd_plugins", "loaded plugins and where they came from"),
     "prune": ("agybatch.cli.prune", "cmd_prune", "remove the job logs and run folders retention no longer keeps"),
+    "worktrees": ("agybatch.cli.worktrees", "cmd_worktrees", "the branches and kept worktrees runs left behind"),
 }
 
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, _, help_text) in COMMANDS.items():
         subs[name] = sub.add_parser(name, help=help_text, description=help_text)
         _global_options(subs[name], suppress=True)
-    for name in ("run", "join", "status", "cancel", "history", "list", "plugins", "report", "prune"):
+    for name in ("run", "join", "status", "cancel", "history", "list", "plugins", "report", "prune", "worktrees"):
         subs[name].add_argument("--json", action="store_true", help="print one JSON object on stdout")
     run = subs["run"]
     run.add_argument("batch", metavar="PATH|NAME", help="batch folder, batch.toml, or NAME of batches/NAME/")
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--keep-runs", type=positive, metavar="N", help="keep the files of the last N runs per batch")
     prune.add_argument("--keep-days", type=non_negative, metavar="N", help="also keep runs newer than N days")
     prune.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
+    trees = subs["worktrees"]
+    trees.add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
+    trees.add_argument("--prune", action="store_true",
+                       help="delete merged branches and clean worktrees (never anything unmerged or dirty)")
+    trees.add_argument("--dry-run", action="store_true", help="with --prune: say what would go; delete nothing")
     parser.subparsers = subs
     return parser
 
