@@ -8,6 +8,7 @@ was saved, checked clean, and its removal began.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -97,6 +98,11 @@ def inspect(repo, entry: Entry) -> Inside:
 
 def common_dir(repo) -> str:
     """The real path of the git folder ``repo`` shares with all its worktrees."""
+    return _common_dir(os.path.realpath(repo))
+
+
+@functools.lru_cache(maxsize=64)
+def _common_dir(repo: str) -> str:
     return os.path.realpath(os.path.join(repo, out(repo, "rev-parse", "--git-common-dir")))
 
 

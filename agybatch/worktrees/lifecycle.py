@@ -158,8 +158,7 @@ def conclude(repo, path, branch: str, base_commit: str, message: str, author: st
     try:
         if inside.operation:
             raise WorktreeError(f"{inside.operation} was left in progress in {path}")
-        _commit_changes(path, message, hooks, env, timeout)
-        tip = registry.head(path)
+        tip = registry.head(path) if _commit_changes(path, message, hooks, env, timeout) else entry.head
         if tip != base_commit:
             _point(repo, branch, tip, env)
         nested = registry.nested_repositories(path)
@@ -191,10 +190,11 @@ def diffstat(repo, base: str, tip: str) -> Diffstat:
     return Diffstat(files, insertions, deletions)
 
 
-def _commit_changes(path, message, hooks, env, timeout) -> None:
+def _commit_changes(path, message, hooks, env, timeout) -> bool:
+    """Commit every change in the worktree at ``path``; return whether there was any."""
     for attempt in range(3):
         if not registry.dirty(path):
-            return
+            return attempt > 0
         if attempt == 2:
             raise WorktreeError(f"{path} still has changes after two commits (does a hook change files?)")
         git(path, "add", "--all", env=env, timeout=timeout)
