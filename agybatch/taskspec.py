@@ -136,7 +136,7 @@ def task(check: Checker, raw, index: int, ctx: TaskContext) -> Task:
     if "max_cost_usd" in raw:
         max_cost = check.number(where, "max_cost_usd", raw["max_cost_usd"], index, positive=True)
     settings = inherited(check, where, raw, index, ctx, ctx.defaults)
-    workspace = _workspace(check, where, index, ctx, settings, cwd)
+    workspace = _workspace(check, where, index, ctx, settings, cwd, set(raw))
     result = Task(label=label, command=command, timeout=timeout, cwd=str(cwd), env=dict(env), options=options,
                   needs=_string_list(check, where, raw, "needs", index),
                   tags=_string_list(check, where, raw, "tags", index),
@@ -178,26 +178,30 @@ def _string_list(check: Checker, where: str, raw: dict, key: str, index: int) ->
     return tuple(value)
 
 
-def _workspace(check: Checker, where: str, index: int, ctx: TaskContext, settings: dict, cwd: Path) -> dict:
+def _workspace(check: Checker, where: str, index: int, ctx: TaskContext, settings: dict, cwd: Path,
+               own: set) -> dict:
     """``workspace``, ``repo`` and ``base_commit`` of a task; a worktree's repository and commit are
-    checked here, before anything is submitted."""
+    checked here, before anything is submitted. ``own`` are the task's own keys (the others came from
+    ``[batch]``, where an error points instead)."""
     if settings.get("workspace", "shared") != "worktree":
         return {}
     from . import worktrees
+
+    def fail(message: str, key: str):
+        check.fail(where, message, key, index if key in own else None)
 
     repo_key = "repo" if "repo" in settings else "workspace"
     start = (ctx.folder / settings["repo"]).resolve() if "repo" in settings else ctx.root
     try:
         repo = worktrees.repository_root(start)
     except worktrees.WorktreeError as exc:
-        check.fail(where, f"workspace = \"worktree\" needs a git repository: {start}: {exc}", repo_key, index)
+        fail(f"workspace = \"worktree\" needs a git repository: {start}: {exc}", repo_key)
     ref = settings.get("ref", "HEAD")
     if (repo, ref) not in ctx.refs:
         try:
             ctx.refs[(repo, ref)] = worktrees.resolve(repo, ref)
         except worktrees.WorktreeError as exc:
-            check.fail(where, f"ref {ref!r} does not resolve in {repo}: {exc}", "ref" if "ref" in settings
-                       else repo_key, index)
+            fail(f"ref {ref!r} does not resolve in {repo}: {exc}", "ref" if "ref" in settings else repo_key)
     commit = ctx.refs[(repo, ref)]
     try:
         inside = cwd.relative_to(repo)

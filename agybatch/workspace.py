@@ -86,6 +86,7 @@ class Workspaces:
             branch = branch_name(self.batch, self.run_id, self.names[rec.label])
             self.journal.add_workspace(self.run_id, rec.label, path, task.repo, task.base_commit, branch)
             row = self._reload(rec.label)
+        exclude_state(row["repo"], self.root.parent.parent)
         add(row["repo"], row["path"], row["base_commit"])
         if row["state"] == "adding":
             self.journal.update_workspace(self.run_id, rec.label, state="ready")
@@ -112,9 +113,8 @@ class Workspaces:
         try:
             done = conclude(row["repo"], row["path"], row["branch"], row["base_commit"], message,
                             rec.task.commit_author or _default_author())
-        except (WorktreeError, ValueError) as exc:
-            self.journal.update_workspace(self.run_id, rec.label, state="concluded", kept=1,
-                                          error=f"cannot conclude: {exc}")
+        except (WorktreeError, ValueError) as exc:  # left "ready": a join tries again
+            self.journal.update_workspace(self.run_id, rec.label, kept=1, error=f"cannot conclude: {exc}")
         else:
             stat = done.diffstat
             self.journal.update_workspace(
@@ -122,10 +122,38 @@ class Workspaces:
                 files=stat.files if stat else None, insertions=stat.insertions if stat else None,
                 deletions=stat.deletions if stat else None, kept=int(done.worktree is not None), error=done.error)
         self._reload(rec.label)
+        try:
+            self.root.rmdir()  # the run's folder of worktrees, once the last one is gone
+        except OSError:
+            pass
 
     def _reload(self, label: str):
         self.rows[label] = next(row for row in self.journal.workspaces(self.run_id) if row["label"] == label)
         return self.rows[label]
+
+
+def exclude_state(repo, state_dir) -> None:
+    """Have git ignore the state folder when it is inside ``repo`` and not ignored yet, so that the
+    worktrees agybatch keeps there never show in ``git status`` or ``git add -A`` of the checkout:
+    one line in the repository's ``info/exclude``."""
+    import subprocess
+
+    repo, state_dir = os.path.realpath(repo), os.path.realpath(state_dir)
+    if os.path.commonpath([repo, state_dir]) != repo or repo == state_dir:
+        return
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    ignored = subprocess.run(["git", "check-ignore", "-q", "--", state_dir + "/"], cwd=repo, env=env,
+                             stdin=subprocess.DEVNULL, capture_output=True)
+    if ignored.returncode == 0:
+        return
+    info = subprocess.run(["git", "rev-parse", "--git-path", "info/exclude"], cwd=repo, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if info.returncode != 0:
+        return
+    exclude = os.path.join(repo, info.stdout.strip())
+    os.makedirs(os.path.dirname(exclude), exist_ok=True)
+    with open(exclude, "a", encoding="utf-8") as fh:
+        fh.write(f"\n# agybatch's state folder (its worktrees)\n/{os.path.relpath(state_dir, repo)}/\n")
 
 
 def _default_author() -> str:

@@ -143,7 +143,12 @@ class LocalBackend(Backend):
 
     def recover(self, key: str) -> Optional[str]:
         """Claim the job first if no supervisor did: then it never starts (its empty log stays, so a
-        supervisor that still holds the request gives up) and the runner submits it under a new key."""
+        supervisor that still holds the request gives up) and the runner submits it under a new key.
+        (A runner killed before its first job leaves no jobs folder yet: the claim makes it.)"""
+        try:
+            ensure_private_dir(self.jobs_dir)
+        except JournalError:
+            pass
         return None if self._void(key, "never started: given up by a recovering runner") else key
 
     # -- watch ----------------------------------------------------------------
