@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import attrs
 
+from .manager import load
 from .prices import check_prices
 from .project import Project, load_toml
 from .schedule import PollPolicy
@@ -112,7 +113,7 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
     if not isinstance(backend, str) or backend not in backends:
         names = ", ".join(sorted(backends)) or "none"
         check.fail("[batch]", f"backend {backend!r} is not registered (available: {names})", "backend")
-    backend_cls = backends[backend]
+    backend_cls = load(backends[backend])
     for key in batch:
         if key not in BATCH_KEYS and key != backend:
             if isinstance(batch[key], dict) and key in backends:

@@ -1,7 +1,7 @@
 """Errors that end a command with a documented exit code and one line on stderr."""
 from __future__ import annotations
 
-from .model import ExitCode
+from .states import ExitCode
 
 
 class AgybatchError(Exception):

@@ -75,8 +75,10 @@ def register_backends(register: Callable) -> None:
     """Register backends by name.
 
     :param register: call ``register(name, factory)``. ``factory`` is a
-        :class:`agybatch.backends.Backend` subclass. A batch selects it with
-        ``[batch] backend = "name"``.
+        :class:`agybatch.backends.Backend` subclass, or its dotted path
+        ``"package.module:Class"``, imported only when a batch uses it (so a
+        run pays nothing for the backends it does not use). A batch selects
+        it with ``[batch] backend = "name"``.
     """
 
 

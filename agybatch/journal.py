@@ -11,7 +11,6 @@ import os
 import random
 import sqlite3
 import time
-import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -194,7 +193,7 @@ class Journal:
 
     def _open_read_only(self, path: Path) -> None:
         self.path = path
-        uri = f"file:{urllib.parse.quote(str(path))}"
+        uri = "file:" + str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
         last = None
         # A read-only folder that holds no -wal/-shm files (the last writer cleaned up) can only be
         # read as immutable; no agybatch can write through that folder meanwhile anyway.

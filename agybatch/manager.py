@@ -72,13 +72,9 @@ def build_manager(specs=(), project_plugins=(), batch_folder: Path | None = None
 
 
 def _entry_points() -> dict:
-    from importlib.metadata import entry_points
+    from .entrypoints import entry_points
 
-    try:
-        found = entry_points(group=ENTRY_POINT_GROUP)
-    except TypeError:  # Python < 3.10
-        found = entry_points().get(ENTRY_POINT_GROUP, [])
-    return {ep.name: ep for ep in found}
+    return {ep.name: ep for ep in entry_points(ENTRY_POINT_GROUP)}
 
 
 def _load_entry_point(pm, ep, origins) -> None:
@@ -188,6 +184,18 @@ def registered(pm, hook_name: str) -> dict:
 
     call_strict(pm, hook_name, register=register)
     return found
+
+
+def load(factory):
+    """A registered factory itself: a ``"package.module:Class"`` path is imported (UsageError if it
+    cannot be), anything else is returned as it is."""
+    if not isinstance(factory, str):
+        return factory
+    module, _, name = factory.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"cannot load {factory!r}: {_brief(exc)}") from None
 
 
 def culprit(hook, exc: BaseException) -> str:

@@ -1,60 +1,11 @@
 """The data agybatch passes around: tasks, job states, outcomes and the run summary."""
 from __future__ import annotations
 
-import enum
 from typing import Any, Optional
 
 import attrs
 
-
-class ExitCode(enum.IntEnum):
-    """Exit codes of every ``agybatch`` command."""
-
-    OK = 0  #: every task succeeded
-    WIPEOUT = 1  #: no task succeeded
-    PARTIAL = 2  #: some succeeded, some did not
-    INTERNAL_ERROR = 3  #: agybatch itself, its state folder or a plugin failed
-    USAGE_ERROR = 4  #: bad flags, batch file, plugin or backend
-    NO_TASKS = 5  #: nothing selected to run
-    LOCK_HELD = 6  #: another run of this batch holds the lock
-    INTERRUPTED = 130  #: SIGINT/SIGTERM; jobs keep running, ``agybatch join`` re-attaches
-
-
-class JobState(str, enum.Enum):
-    """What a backend says about one job."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-    LOST = "lost"
-
-    @property
-    def final(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
-
-
-class Outcome(str, enum.Enum):
-    """How one task ended; every task of a joined run has exactly one."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-    STALLED = "stalled"
-    RATE_LIMITED = "rate_limited"
-    LOST = "lost"
-    SKIPPED = "skipped"
-    ERROR = "error"
-
-    @property
-    def text(self) -> str:
-        return self.value.replace("_", " ")
-
-
-OUTCOME_ORDER = tuple(Outcome)
+from .states import OUTCOME_ORDER, ExitCode, JobState, Outcome  # noqa: F401 (the model's public names)
 
 
 @attrs.frozen

@@ -5,8 +5,6 @@ import os
 import sys
 from pathlib import Path
 
-import attrs
-
 from .errors import ConfigError, UsageError
 
 ROOT_MARKERS = ("pyproject.toml", "agybatch.toml", ".git")
@@ -30,13 +28,24 @@ def load_toml(path: Path) -> dict:
         raise ConfigError(path, f"cannot read: {exc.strerror}") from None
 
 
-@attrs.frozen
 class Project:
-    """A project: its root folder, its ``[tool.agybatch]`` settings and its state folder."""
+    """A project: its root folder, its ``[tool.agybatch]`` settings and its state folder.
 
-    root: Path
-    settings: dict
-    settings_path: Path | None
+    A plain class rather than an attrs one: every command loads the project,
+    and commands that only read the journal should not pay for attrs.
+    """
+
+    __slots__ = ("root", "settings", "settings_path")
+
+    def __init__(self, root: Path, settings: dict, settings_path: Path | None) -> None:
+        self.root, self.settings, self.settings_path = root, settings, settings_path
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Project) and (self.root, self.settings, self.settings_path) == \
+            (other.root, other.settings, other.settings_path)
+
+    def __repr__(self) -> str:
+        return f"Project(root={self.root!r}, settings_path={self.settings_path!r})"
 
     @property
     def state_dir(self) -> Path:

@@ -6,8 +6,5 @@ from agybatch import hookimpl
 
 @hookimpl
 def register_backends(register):
-    from agybatch.backends.agy import AgyBackend
-    from agybatch.backends.local import LocalBackend
-
-    register("local", LocalBackend)
-    register("agy", AgyBackend)
+    register("local", "agybatch.backends.local:LocalBackend")
+    register("agy", "agybatch.backends.agy:AgyBackend")

@@ -85,7 +85,7 @@ def on_join(session, summary):
             _warn(summary, f"cannot fetch the log of {task.label!r} ({task.job_id}): {type(exc).__name__}: {exc}")
             continue
         if task.check_log:
-            from agybatch.backends.local import tail_file
+            from agybatch.files import tail_file
 
             text += f"--- the check's output ({task.check_log}) ---\n" + tail_file(Path(task.check_log), tail)
         try:

@@ -32,7 +32,7 @@ import sys
 
 from agybatch import hookimpl
 from agybatch.errors import LockHeldError, UsageError
-from agybatch.model import ExitCode
+from agybatch.states import ExitCode
 from agybatch.manager import call_hook, registered
 
 
@@ -78,9 +78,12 @@ class Notifier:
 
     @hookimpl
     def register_tables(self, register):
-        from agybatch.sinks.routing import parse
+        def validate(data):
+            from agybatch.sinks.routing import parse
 
-        register("notify", lambda data: parse(data, self.sink_types()))
+            parse(data, self.sink_types())
+
+        register("notify", validate)
 
     # -- starting --------------------------------------------------------------
 

@@ -5,18 +5,20 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
-from ..model import OUTCOME_ORDER
-from ..manager import build_manager, registered
 from ..project import Project, load_project
-from ..session import Config
+from ..states import OUTCOME_ORDER
 from ..units import iso
 
 #: Every outcome with a count of 0: the ``counts`` object of ``--json`` lists them all.
 ZERO_COUNTS = {o.value: 0 for o in OUTCOME_ORDER}
 
 
-def make_config(options, project: Project, batch_folder: Path | None = None) -> Config:
-    """Load every plugin for ``project`` (and ``batch_folder``'s ``batchconf.py``) into a Config."""
+def make_config(options, project: Project, batch_folder: Path | None = None):
+    """Load every plugin for ``project`` (and ``batch_folder``'s ``batchconf.py``) into a
+    :class:`~agybatch.session.Config`."""
+    from ..manager import build_manager
+    from ..session import Config
+
     project_plugins = project.settings.get("plugins", [])
     if not isinstance(project_plugins, list) or not all(isinstance(p, str) for p in project_plugins):
         raise UsageError(f"{project.settings_path}: 'plugins' must be a list of module names")
@@ -50,9 +52,10 @@ def project_from_cwd() -> Project:
     return load_project(Path.cwd())
 
 
-def make_backend(config: Config, run_row):
+def make_backend(config, run_row):
     """The backend of a recorded run, built from its journalled settings."""
     from ..backends import BackendContext
+    from ..manager import load, registered
 
     settings = json.loads(run_row["settings"])
     backends = registered(config.pluginmanager, "register_backends")
@@ -64,7 +67,7 @@ def make_backend(config: Config, run_row):
         run_id=run_row["run_id"], state_dir=state_dir, run_dir=state_dir / "runs" / run_row["run_id"],
         batch_folder=Path(run_row["batch_path"]).parent, options=settings.get("backend_options", {}),
     )
-    return backends[name](context)
+    return load(backends[name])(context)
 
 
 def print_json(data) -> None:

@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import AgybatchError, UsageError
-from ..model import ExitCode
+from ..states import ExitCode
 from ..units import non_negative, positive
 
 COMMANDS = {

@@ -1,13 +1,13 @@
 """``agybatch run`` and ``agybatch join``: set up a session and hand it to the runner."""
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from pathlib import Path
 
 from ..batchfile import batch_from_journal, load_batch
 from ..errors import AgybatchError, NoTasksError, UsageError
-from ..manager import call_strict, registered
+from ..manager import call_strict, load, registered
 from ..model import ExitCode
 from ..project import load_project, resolve_batch
 from ..records import TaskRecord
@@ -19,7 +19,7 @@ from .main import finish_parse
 
 def new_run_id() -> str:
     """A sortable, unique run ID such as ``20261126-185112-3f9a``."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(2).hex()
 
 
 def _setup(parser, argv, known, project, batch_folder):
@@ -76,7 +76,7 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
     if run_row is None:
         context = BackendContext(run_id=session.run_id, state_dir=session.state_dir, run_dir=session.run_dir,
                                  batch_folder=batch.folder, options=batch.backend_options)
-        backend = registered(pm, "register_backends")[batch.backend](context)
+        backend = load(registered(pm, "register_backends")[batch.backend])(context)
     else:
         backend = make_backend(config, run_row)
     session.backend = backend

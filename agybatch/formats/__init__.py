@@ -18,7 +18,7 @@ from typing import Optional
 
 import attrs
 
-from ..model import Outcome
+from ..states import Outcome
 from ._json import json_lines, last_json_object, one_line
 
 __all__ = [

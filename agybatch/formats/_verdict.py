@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from ..model import Outcome
+from ..states import Outcome
 from . import Judgement
 from ._json import first_text_line, one_line
 

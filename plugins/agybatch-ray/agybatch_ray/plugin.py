@@ -6,6 +6,4 @@ from agybatch import hookimpl
 
 @hookimpl
 def register_backends(register):
-    from agybatch_ray.backend import RayBackend
-
-    register("ray", RayBackend)
+    register("ray", "agybatch_ray.backend:RayBackend")

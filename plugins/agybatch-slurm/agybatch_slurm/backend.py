@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Optional
 
 from agybatch.backends import Backend
-from agybatch.backends.local import tail_file
+from agybatch.files import tail_file
 from agybatch.schedule import PollPolicy
 from agybatch.errors import BackendError, CannotTell, PollError, SubmitError
 from agybatch.model import JobState, JobStatus

@@ -6,6 +6,4 @@ from agybatch import hookimpl
 
 @hookimpl
 def register_backends(register):
-    from agybatch_slurm.backend import SlurmBackend
-
-    register("slurm", SlurmBackend)
+    register("slurm", "agybatch_slurm.backend:SlurmBackend")
