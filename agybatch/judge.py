@@ -54,3 +54,16 @@ def judge(task, job, backend, formats: dict) -> Optional[Judgement]:
     if lenient and judgement.outcome is Outcome.FAILED and (judgement.reason or "").startswith(NO_RESULT):
         return None
     return judgement
+
+
+def with_budget(command, task, fmt):
+    """``command`` with the task's ``max_cost_usd`` passed to the CLI through the format's
+    :attr:`~agybatch.formats.ResultFormat.budget_flag`, right after the program, unless the command
+    already sets it. Without such a flag ``max_cost_usd`` is only checked on the result."""
+    flag = getattr(fmt, "budget_flag", None)
+    if task.max_cost_usd is None or not flag or not isinstance(command, tuple):
+        return command
+    if any(item == flag or item.startswith(flag + "=") for item in command):
+        return command
+    return (command[0], flag, f"{task.max_cost_usd:g}", *command[1:])
+

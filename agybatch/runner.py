@@ -22,7 +22,7 @@ from .budget import Budget
 from .checks import stop_leftover
 from .endings import Endings
 from .errors import CannotTell, PollError, SubmitError
-from .judge import judge
+from .judge import choose, judge, with_budget
 from .ledger import attach
 from .limits import IdleWatch, Timers
 from .manager import call_hook
@@ -217,7 +217,8 @@ class Runner(Stopping, Endings):
         import attrs
 
         task = rec.task
-        command = submit_argv(task.command, rec.session_id if rec.attempts > 1 else None)
+        command = with_budget(submit_argv(task.command, rec.session_id if rec.attempts > 1 else None), task,
+                              choose(task, self.backend, self.formats)[0])
         task = attrs.evolve(task, command=command) if command is not task.command else task
         if self.workspaces is not None and task.workspace == "worktree":
             task = attrs.evolve(task, cwd=self.workspaces.prepare(rec))

@@ -209,3 +209,21 @@ def test_bad_cost_keys_exit_4_naming_file_line_and_key(project, toml, line, mess
     result = project.run("run", "bad")
     assert result.code == 4, result
     assert result.err == f"agybatch: error: {folder / 'batch.toml'}:{line}: {message}\n"
+
+
+def test_a_task_budget_is_passed_to_claude_and_checked_on_every_result(project, tmp_path):
+    model = ("--model", "gemini-3-flash-high")
+    project.batch("capped", PRICES + "".join([
+        task("claude", standin_argv("claude", "json", "go [[cost 0.8]]"), max_cost_usd=0.5),
+        task("agy", standin_argv("agy", "json", "go [[usage in=1000000 out=0]]", *model), max_cost_usd=0.1),
+        task("cheap", standin_argv("agy", "json", "go [[usage in=100 out=0]]", *model), max_cost_usd=0.1),
+    ]))
+    result, data, tasks = run(project, "capped", state=tmp_path)
+    assert {label: (t["outcome"], t["reason"]) for label, t in tasks.items()} == {
+        "claude": ("failed", "cost $0.80 is over its max_cost_usd ($0.50)"),
+        "agy": ("failed", "cost $0.30 is over its max_cost_usd ($0.10)"),
+        "cheap": ("succeeded", None),
+    }, result
+    argvs = {c["cli"]: c["argv"] for c in map(json.loads, (tmp_path / "calls.jsonl").read_text().splitlines())}
+    assert argvs["claude"][:2] == ["--max-budget-usd", "0.5"]  # claude has a flag for it
+    assert "--max-budget-usd" not in argvs["agy"]               # agy has none: only the result is checked

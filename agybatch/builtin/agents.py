@@ -35,6 +35,10 @@ class LazyFormat(ResultFormat):
             self._format = getattr(importlib.import_module(module), cls)()
         return self._format
 
+    @property
+    def budget_flag(self):
+        return self.format.budget_flag
+
     def wants(self, argv) -> bool:
         return self.format.wants(argv)
 

@@ -84,6 +84,9 @@ class ResultFormat:
 
     #: The name a task gives as ``result = "<name>"``.
     name = "?"
+    #: The CLI's flag that caps what one run may spend in USD (``--max-budget-usd``), if it has one:
+    #: a task's ``max_cost_usd`` is then passed to it.
+    budget_flag: Optional[str] = None
 
     def wants(self, argv: tuple) -> bool:
         """True if ``result = "auto"`` should judge the command ``argv`` with this format: the

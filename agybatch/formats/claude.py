@@ -35,6 +35,7 @@ class ClaudeFormat(ResultFormat):
     """Judges ``claude -p`` in ``--output-format json`` or ``stream-json``."""
 
     name = "claude"
+    budget_flag = "--max-budget-usd"
 
     def wants(self, argv) -> bool:
         return wants_json_output(argv, "claude")
