@@ -86,6 +86,8 @@ class Endings:
         write_output(output_file, output or "")
         env = {**_environ(), **rec.task.env, "AGYBATCH_RUN_ID": self.session.run_id, "AGYBATCH_LABEL": rec.label,
                "AGYBATCH_JOB_ID": rec.job_id or "", "AGYBATCH_OUTPUT": str(output_file)}
+        if rec.task.base_commit:
+            env["AGYBATCH_BASE_COMMIT"] = rec.task.base_commit
         cwd = self.workspaces.cwd_of(rec) if self.workspaces is not None else rec.task.cwd
         check = CheckRun(rec.task.check, cwd, env, log, rec.task.check_timeout)
         check.start()

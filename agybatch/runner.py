@@ -221,7 +221,8 @@ class Runner(Stopping, Endings):
                               choose(task, self.backend, self.formats)[0])
         task = attrs.evolve(task, command=command) if command is not task.command else task
         if self.workspaces is not None and task.workspace == "worktree":
-            task = attrs.evolve(task, cwd=self.workspaces.prepare(rec))
+            task = attrs.evolve(task, cwd=self.workspaces.prepare(rec),
+                                env={**task.env, "AGYBATCH_BASE_COMMIT": task.base_commit})
         return task
 
     def _watch_job(self, rec: TaskRecord) -> None:

@@ -212,3 +212,19 @@ def test_the_state_folder_in_the_repository_stays_out_of_git_status(project, rep
     assert project.run("run", "plain").code == 0
     assert git(repo, "status", "--porcelain") == ""  # the state folder (and its worktrees) is excluded
     assert "/.agybatch/" in (repo / ".git" / "info" / "exclude").read_text()
+
+
+def test_the_documented_check_fails_a_task_that_changed_nothing(project, repo):
+    recipe = 'test -n "$(git status --porcelain)" || ! git diff --quiet "$AGYBATCH_BASE_COMMIT" HEAD'
+    committer = "cd ../.. && echo c > c.txt && git add c.txt && git -c user.name=A -c user.email=a@x commit -qm c"
+    tasks = "".join([
+        shell("idle", "true", check=["sh", "-c", recipe]),
+        shell("edits", "echo e > ../../e.txt", check=["sh", "-c", recipe]),
+        shell("commits", committer, check=["sh", "-c", recipe]),
+    ])
+    project.batch("checked", '[batch]\nworkspace = "worktree"\n' + tasks)
+    commit(repo, tasks)
+    result = project.run("run", "checked", "--json")
+    got = {t["label"]: (t["outcome"], t["reason"], t["changed"]) for t in result.json()["tasks"]}
+    assert got == {"idle": ("failed", "check failed: exit 1", False), "edits": ("succeeded", None, True),
+                   "commits": ("succeeded", None, True)}, result
