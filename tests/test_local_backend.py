@@ -286,6 +286,7 @@ def test_a_job_ignoring_sigterm_is_killed_after_its_grace_period_with_the_runner
     assert got["exit_code"] == -signal.SIGKILL, "SIGTERM was ignored: SIGKILL ended it after the grace period"
     assert "SIGTERM ignored" in open(got["log_path"]).read()
     assert not alive(job["child"])
+    wait(lambda: not alive(job["pid"]), timeout=10)  # and the supervisor, its last job killed, exits
 
 
 # -- 8. two runs at once -------------------------------------------------------------------

@@ -93,13 +93,13 @@ def claim(log: str) -> "int | None":
 class Job:
     """One running command: its name, log, process group, output and how it is being stopped."""
 
-    __slots__ = ("name", "log", "pid", "started", "timeout", "grace", "stop_reason", "output", "pipe")
+    __slots__ = ("name", "log", "pid", "started", "timeout", "grace", "stop_reason", "killed", "output", "pipe")
 
     def __init__(self, name: str, log: str, pid: int, started: float, spec: dict, output: CappedLog,
                  pipe: int) -> None:
         self.name, self.log, self.pid, self.started = name, log, pid, started
         self.timeout, self.grace = spec.get("timeout"), spec.get("grace", 5.0)
-        self.stop_reason = None
+        self.stop_reason, self.killed = None, False
         self.output, self.pipe = output, pipe
 
 
@@ -298,6 +298,7 @@ class Supervisor:
                 self.stop(job, "timed_out")
             elif action == "kill" and job in (self.jobs.get(job.pid), self.lingering.get(job.pid)):
                 _killpg(job.pid, signal.SIGKILL)  # the group outlives its leader until every member is gone
+                job.killed = True
                 self.lingering.pop(job.pid, None)
 
     # -- ending ---------------------------------------------------------------
@@ -314,7 +315,7 @@ class Supervisor:
             if job is not None:
                 if job.pipe in self.pipes:  # what it wrote before it exited goes into the log before its end
                     self._pump(job.pipe, job, DRAIN)
-                if job.stop_reason is not None:
+                if job.stop_reason is not None and not job.killed:  # the rest of its group is killed at the grace
                     self.lingering[pid] = job
                 code = os.waitstatus_to_exitcode(status)
                 state = job.stop_reason or ("succeeded" if code == 0 else "failed")
