@@ -24,7 +24,7 @@ from typing import Optional
 
 import attrs
 
-from .taskspec import DEFAULT_MAX_LOG_SIZE
+from .taskspec import DEFAULT_MAX_LOG_SIZE, MIN_LOG_SIZE
 from .validate import Checker
 
 
@@ -53,7 +53,7 @@ def state_settings(project) -> StateSettings:
         elif key == "keep_days":
             found[key] = check.number(where, key, value)
         elif key == "max_log_size":
-            found[key] = check.size(where, key, value)
+            found[key] = check.size(where, key, value, minimum=MIN_LOG_SIZE)
         else:
             check.unknown(where, key, {"keep_runs", "keep_days", "max_log_size"})
     return StateSettings(**found)

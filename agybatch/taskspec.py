@@ -27,6 +27,8 @@ TASK_KEYS = {"label", "command", "timeout", "cwd", "env", "vars", "needs", "tags
 RETRYABLE = ("failed", "timed_out", "lost", "error", "stalled")
 WORKSPACES = ("shared", "worktree")
 _IDENTITY = re.compile(r"\s*[^<>\n]*[^<>\s][^<>\n]*<[^<>\s]+>\s*")
+#: The smallest log cap: room for a head, the marker line and a tail.
+MIN_LOG_SIZE = 1024
 #: The log cap when neither the task, ``[batch]`` nor ``[state]`` sets ``max_log_size``.
 DEFAULT_MAX_LOG_SIZE = 100 * 10**6
 
@@ -78,7 +80,7 @@ def inherited(check: Checker, where: str, raw: dict, index: Optional[int], ctx: 
     if "quota_retries" in raw:
         found["quota_retries"] = check.whole(where, "quota_retries", raw["quota_retries"], index)
     if "max_log_size" in raw:
-        found["max_log_size"] = check.size(where, "max_log_size", raw["max_log_size"], index)
+        found["max_log_size"] = check.size(where, "max_log_size", raw["max_log_size"], index, MIN_LOG_SIZE)
     if "workspace" in raw:
         found["workspace"] = check.choice(where, "workspace", raw["workspace"], WORKSPACES, index)
     for key in ("repo", "ref", "commit_author"):

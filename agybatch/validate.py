@@ -63,14 +63,14 @@ class Checker:
             self.fail(where, f"{key}: must be greater than zero", key, task_index)
         return seconds
 
-    def size(self, where, key, value, task_index=None) -> int:
-        """A size such as ``"100MB"`` (or a whole number of bytes), greater than zero."""
+    def size(self, where, key, value, task_index=None, minimum: int = 1) -> int:
+        """A size such as ``"100MB"`` (or a whole number of bytes), at least ``minimum`` bytes."""
         try:
             size = parse_size(value)
         except ValueError as exc:
             self.fail(where, f"{key}: {exc}", key, task_index)
-        if size <= 0:
-            self.fail(where, f"{key}: must be greater than zero", key, task_index)
+        if size < minimum:
+            self.fail(where, f"{key}: must be at least {minimum} bytes, got {size}", key, task_index)
         return size
 
     def whole(self, where, key, value, task_index=None, minimum: int = 0) -> int:

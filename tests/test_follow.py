@@ -58,3 +58,21 @@ def test_status_watch_prints_each_change_once_until_the_verdict(project):
     assert slow == ["running", "succeeded"]  # each state once, in order
     assert [line.split()[0] for line in lines if line.split()[1:2] == ["quick"]] == ["succeeded"]
     assert runner.wait(timeout=60) == 0
+
+
+def test_follow_of_a_capped_log_shows_the_head_the_drop_and_the_tail(project):
+    loud = "import sys\nfor i in range(100000):\n    print(f'line {i:06d} ' + 'x' * 40)\nprint('{\"done\": true}')\n"
+    project.batch("loud", f'[batch]\nmax_log_size = "64KiB"\n[[task]]\nlabel = "loud"\n'
+                          f'command = ["python3", "-c", {json.dumps(loud)}]\n')
+    assert project.run("run", "loud", "-q").code == 0
+    result = project.run("logs", "loud", "-f")
+    assert result.code == 0, result
+    lines = result.out.splitlines()
+    assert lines[0] == "line 000000 " + "x" * 40 and lines[-1] == '{"done": true}'
+    drop = [i for i, line in enumerate(lines) if line.startswith("[agybatch: ")]
+    assert len(drop) == 1 and lines[drop[0]].endswith(" bytes dropped by the log cap]")  # on a line of its own
+    dropped = int(lines[drop[0]].split()[1])
+    job_bytes = result.out.replace(lines[drop[0]] + "\n", "")
+    if not lines[drop[0] - 1].endswith("x" * 40):  # the cut fell mid-line: follow ended that line for the marker
+        job_bytes = job_bytes.replace(lines[drop[0] - 1] + "\n", lines[drop[0] - 1], 1)
+    assert len(job_bytes.encode()) + dropped == 100000 * 53 + 15  # every byte the job wrote, shown or counted

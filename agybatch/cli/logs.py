@@ -69,34 +69,49 @@ def _refuse_pruned(row, backend, job_id: str) -> None:
 
 def follow(journal, backend, run_id: str, label: str) -> int:
     """Stream the task's output until it settles; its exit code (0 succeeded, 1 otherwise)."""
+    out = _Output()
     job, offset = None, 0
     while True:
         task = next(t for t in journal.tasks(run_id) if t["label"] == label)
         settled = task["phase"] == "final"
         if task["job_id"] and task["job_id"] != job:
             if job is not None:
-                _write(f"--- attempt {task['attempts']}: job {task['job_id']} ---\n")
+                out.line(f"--- attempt {task['attempts']}: job {task['job_id']} ---")
             job, offset = task["job_id"], 0
         if job is not None:
-            offset = _pump(backend, job, offset)
+            offset = _drain(backend, job, offset, out)
         if settled:
             return 0 if task["outcome"] == "succeeded" else 1
         time.sleep(FOLLOW_EVERY)
 
 
-def _pump(backend, job: str, offset: int) -> int:
-    """Write what the job wrote since ``offset``; the next offset."""
-    try:
-        out = backend.read_from(job, offset)
-    except FileNotFoundError:
-        return offset
-    if out.dropped:
-        _write(f"[agybatch: {out.dropped} bytes dropped by the log cap]\n")
-    _write(out.text)
-    return out.next_offset
+def _drain(backend, job: str, offset: int, out) -> int:
+    """Write everything the job wrote since ``offset``, however many reads it takes (a read stops
+    where the log cap dropped bytes, and reads at most so much); the next offset."""
+    while True:
+        try:
+            got = backend.read_from(job, offset)
+        except FileNotFoundError:
+            return offset
+        if got.dropped:
+            out.line(f"[agybatch: {got.dropped} bytes dropped by the log cap]")
+        out.write(got.text)
+        if got.next_offset == offset:
+            return offset
+        offset = got.next_offset
 
 
-def _write(text: str) -> None:
-    if text:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+class _Output:
+    """stdout for ``--follow``: the job's bytes as they come, and agybatch's own lines on lines of their own."""
+
+    def __init__(self) -> None:
+        self.at_line_start = True
+
+    def write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self.at_line_start = text.endswith("\n")
+
+    def line(self, text: str) -> None:
+        self.write(("" if self.at_line_start else "\n") + text + "\n")
