@@ -9,8 +9,7 @@ import signal
 import subprocess
 
 from agybatch.backends._supervisor import start_ticks
-
-LEDGER_JOB = 'import sys, time; open(sys.argv[1], "a").write(sys.argv[2] + "\\n"); time.sleep(float(sys.argv[3]))'
+from tests.helpers import jobs
 
 #: batchconf.py: the runner hands t1 to its supervisor, then dies before journalling t1's job ID.
 #: With FREEZE_SUPERVISOR the supervisor is stopped first, so t1's request waits unread in the pipe.
@@ -37,11 +36,9 @@ def configure(config):
 
 
 def ledger_batch(project, sleeps, batch: str = "") -> object:
-    ledger = project.root / "ledger.txt"
-    tasks = "".join(
-        f'[[task]]\nlabel = "t{i}"\ncommand = ["python3", "-c", {json.dumps(LEDGER_JOB)}, "{ledger}", "t{i}", "{s:g}"]\n'
-        for i, s in enumerate(sleeps))
-    project.batch("b", f"[batch]\n{batch}\n{tasks}", **{"batchconf.py": CRASH_AFTER_HANDOVER})
+    """The shared ledger batch ``b``, with the plugin that crashes the runner right after handing t1 over."""
+    ledger = jobs.ledger_batch(project, "b", sleeps, batch)
+    (project.root / "batches" / "b" / "batchconf.py").write_text(CRASH_AFTER_HANDOVER)
     return ledger
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[3]))  # the repository root: the tests' helpers are tests.helpers
 sys.path.insert(0, str(HERE.parents[3] / "bench"))
 sys.path.insert(0, str(HERE.parents[1] / "tests"))
 
