@@ -143,8 +143,12 @@ def test_one_jobs_list_per_round_and_only_this_runs_jobs_count(project, agy):
     result = project.run("run", "bulk", "--json")
     assert result.code == 0, result
     assert set(outcomes(result).values()) == {"succeeded"}
-    statuses = [argv[:2] for argv in agy.calls() if argv[0] == "jobs"]
+    calls = [argv for argv in agy.calls() if argv[0] == "jobs"]
+    statuses = [argv[:2] for argv in calls if argv[1] != "logs"]
     assert statuses and all(argv == ["jobs", "list"] for argv in statuses)
+    # Each job's output is read once, when it ends, to judge an agy result envelope in it.
+    logs = sorted(argv[2] for argv in calls if argv[1] == "logs")
+    assert logs == sorted(t["job_id"] for t in result.json()["tasks"])
     # The foreign job is still running, and the run did not wait for it.
     assert [j["state"] for j in agy.jobs() if j["task"] == "sleep=60"] == ["running"]
 
