@@ -23,10 +23,6 @@ class Budget:
         self.max_tokens = max_tokens
         self.spent = spent
 
-    @property
-    def limited(self) -> bool:
-        return self.max_cost_usd is not None or self.max_tokens is not None
-
     def add(self, usage: Optional[Usage]) -> None:
         self.spent = total([self.spent, usage])
 

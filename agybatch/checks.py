@@ -10,8 +10,10 @@ run longer than ``check_timeout``, fails the task.
 
 The runner journals a check like a job state (phase ``checking``, with the
 check's process in :attr:`CheckRun.info`): a runner killed during a check
-leaves the phase behind, and ``join`` stops what is left of the old check and
-runs it again, never the job.
+leaves the phase behind, and ``join`` runs the check again, never the job.
+Before a check starts, any process still holding its log open (a check a
+dead runner started, journalled or not) is stopped with its process group:
+two runs of one check never overlap.
 """
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .backends._supervisor import start_ticks
 from .journal import ensure_private_dir
 from .units import format_duration, safe_name
 
@@ -45,8 +46,10 @@ class CheckRun:
         self._killed_at: Optional[float] = None
 
     def start(self) -> None:
-        """Start the check; a check that cannot start at all ends at once with exit 127."""
+        """Start the check (after stopping what is left of an earlier start of it); a check that
+        cannot start at all ends at once with exit 127."""
         ensure_private_dir(self.log.parent)
+        stop_leftover(self.log)
         with open(self.log, "ab") as out:
             os.chmod(self.log, 0o600)
             try:
@@ -57,8 +60,7 @@ class CheckRun:
                 self.proc = None
         started = time.time()
         pid = self.proc.pid if self.proc else None
-        self.info = {"pid": pid, "ticks": start_ticks(pid) if pid else None, "log": str(self.log),
-                     "started_at": started}
+        self.info = {"pid": pid, "log": str(self.log), "started_at": started}
 
     def poll(self, now: float):
         """``None`` while it runs, else ``(exit_code, reason)``: reason None for a pass."""
@@ -84,10 +86,21 @@ class CheckRun:
             self.proc.wait()
 
 
-def stop_leftover(info: Optional[dict]) -> None:
-    """SIGKILL the process group of a check an earlier runner started, if that very process still runs."""
-    if info and info.get("pid") and info.get("ticks") is not None and start_ticks(info["pid"]) == info["ticks"]:
-        _killpg(info["pid"], signal.SIGKILL)
+def stop_leftover(log: Path) -> None:
+    """SIGKILL the process groups of every process that has ``log`` open: what is left of a check
+    started before (its output goes there, and its children inherit it). Linux's ``/proc``."""
+    target = os.path.realpath(log)
+    groups = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        folder = f"/proc/{pid}/fd"
+        try:
+            holds = any(os.readlink(f"{folder}/{fd}") == target for fd in os.listdir(folder))
+            if holds:
+                groups.add(os.getpgid(int(pid)))
+        except OSError:
+            continue
+    for group in groups - {os.getpgrp()}:
+        _killpg(group, signal.SIGKILL)
 
 
 def check_files(run_dir: Path, label: str, attempt: int) -> tuple:

@@ -25,7 +25,9 @@ from .judge import judge
 from .model import JobState, JobStatus, Outcome
 from .outcomes import after_attempt
 from .records import TaskRecord
-from .usage import from_judgement, model_from_argv
+from .formats import option_value
+from .units import format_usd
+from .usage import from_judgement
 
 #: Characters of an agent's response kept in the journal and ``--json``.
 EXCERPT = 500
@@ -37,19 +39,17 @@ class Endings:
     def _job_ended(self, rec: TaskRecord, job: JobStatus, judgement, previous) -> None:
         outcome, reason = rec.outcome_for(job.state), rec.stop_reason or job.reason
         ran_to_its_end = job.state is JobState.SUCCEEDED or (job.state is JobState.FAILED and rec.stop_outcome is None)
-        if judgement is not None:
-            rec.session_id = judgement.session_id or rec.session_id
-            rec.response_excerpt = (judgement.response or "")[:EXCERPT] or rec.response_excerpt
-            rec.result_reason = judgement.reason
-            if ran_to_its_end:
-                outcome, reason = judgement.outcome, judgement.reason
-        usage = from_judgement(judgement, model_from_argv(rec.task.command) or rec.task.options.get("model"),
-                               self.batch.prices)
+        rec.session_id = judgement.session_id if judgement else None  # the last attempt's, as reported
+        rec.response_excerpt = (judgement.response or "")[:EXCERPT] or None if judgement else None
+        rec.result_reason = judgement.reason if judgement else None
+        if judgement is not None and ran_to_its_end:
+            outcome, reason = judgement.outcome, judgement.reason
+        model = option_value(rec.task.command, "--model", "-m") or rec.task.options.get("model")
+        usage = from_judgement(judgement, model, self.batch.prices)
         self.budget.add(usage)
-        if outcome is Outcome.SUCCEEDED and usage and rec.task.max_cost_usd is not None and \
-                usage.cost_usd is not None and usage.cost_usd > rec.task.max_cost_usd:
-            outcome, reason = Outcome.FAILED, f"cost ${usage.cost_usd:.2f} is over its max_cost_usd " \
-                                              f"(${rec.task.max_cost_usd:.2f})"
+        over = over_budget(usage, rec.task.max_cost_usd)
+        if outcome is Outcome.SUCCEEDED and over:
+            outcome, reason = Outcome.FAILED, over
         self._record_attempt(rec, job, outcome, reason, usage)
         self._unwatch(job.job_id)
         if outcome is Outcome.SUCCEEDED and rec.task.check is not None:
@@ -58,7 +58,7 @@ class Endings:
                 return
             outcome, reason = rec.stop_outcome or Outcome.CANCELLED, f"{rec.stop_reason or 'stopped'} before its check"
         self._attempt_over(rec, outcome, job, reason=reason, ended_at=job.ended_at, previous=previous,
-                           retry_at=judgement.retry_at if judgement else None)
+                           retry_at=judgement.retry_at if judgement else None, final=bool(over))
 
     def _record_attempt(self, rec: TaskRecord, job, outcome: Outcome, reason, usage) -> None:
         fields = dict(job_id=rec.job_id, outcome=outcome.value, reason=reason, exit_code=rec.exit_code,
@@ -108,12 +108,17 @@ class Endings:
                 rec = by_label[label]
                 outcome = Outcome.SUCCEEDED if reason is None else Outcome.FAILED
                 self._journal(rec, ("checked", rec.job_id, outcome.value, reason or "check passed"))
+                if reason is not None:
+                    self.journal.update_attempt(self.session.run_id, rec.label, rec.attempts, outcome=outcome.value,
+                                                reason=reason)
                 self._attempt_over(rec, outcome, None, reason=reason)
         self._flush()
 
-    def _attempt_over(self, rec, outcome, job, reason=None, ended_at=None, previous=None, retry_at=None) -> None:
-        """The attempt ended with ``outcome``: finish the task, retry it or park it (:mod:`agybatch.outcomes`)."""
-        stopping = bool(self._interrupted) or self._stopping_since is not None or self.stopped_by is not None
+    def _attempt_over(self, rec, outcome, job, reason=None, ended_at=None, previous=None, retry_at=None,
+                      final: bool = False) -> None:
+        """The attempt ended with ``outcome``: finish the task, retry it or park it (:mod:`agybatch.outcomes`);
+        ``final`` finishes it whatever the policy says (an attempt that cost more than the task may spend)."""
+        stopping = final or bool(self._interrupted) or self._stopping_since is not None or self.stopped_by is not None
         decision = after_attempt(rec, outcome, reason, time.time(), retry_at, self.deadline_at, stopping)
         if decision.kind == "finish":
             self._finish(rec, outcome, job, reason=reason, ended_at=ended_at, previous=previous)
@@ -121,7 +126,7 @@ class Endings:
         self._unwatch(rec.job_id)
         if decision.kind == "park":
             rec.parks += 1
-        rec.phase, rec.last_outcome, rec.not_before = "pending", outcome, decision.at
+        rec.phase, rec.last_outcome, rec.not_before, rec.state = "pending", outcome, decision.at, None
         rec.stop_outcome = rec.stop_reason = rec.check_run = None
         self._journal(rec, (decision.kind, rec.job_id, outcome.value, decision.detail))
         self._tell("on_state_change", task=rec.task, job=job, previous=previous, outcome=None)
@@ -138,6 +143,10 @@ class Endings:
             path = self.backend.log_path(rec.job_id)
             rec.log_path = str(path) if path is not None else None
         self._journal(rec, ("final", rec.job_id, outcome.value, reason))
+        if rec.submit_key and job is None and outcome is not Outcome.SUCCEEDED:  # no end of its own: given up on
+            self.journal.note_attempt(self.session.run_id, rec.label, rec.attempts, job_id=rec.job_id,
+                                      outcome=outcome.value, reason=reason, submitted_at=rec.submitted_at,
+                                      ended_at=rec.ended_at)
         if self.workspaces is not None:
             self.workspaces.conclude(rec)
         self._tell("on_state_change", task=rec.task, job=job, previous=previous or rec.state, outcome=outcome)
@@ -151,3 +160,14 @@ def _models_json(models) -> str:
 
 def _environ() -> dict:
     return dict(os.environ)
+
+
+def over_budget(usage, limit) -> "str | None":
+    """The reason an attempt that cost more than its task's ``max_cost_usd`` fails, else None."""
+    if usage is None or limit is None or usage.cost_usd is None or usage.cost_usd <= limit:
+        return None
+    spent, cap = format_usd(usage.cost_usd), format_usd(limit)
+    if spent == cap:
+        spent, cap = f"${usage.cost_usd:.4f}", f"${limit:.4f}"
+    return f"cost {spent} is over its max_cost_usd ({cap})"
+

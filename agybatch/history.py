@@ -74,8 +74,10 @@ class Usual(NamedTuple):
     runs: int
 
 
-def unusual(value: Optional[float], usual: Optional[Usual], conf: dict, floor: float = 0.0) -> Optional[float]:
-    """``value / usual`` when it is ``factor`` times above or below the usual value, else None.
+def unusual(value: Optional[float], usual: Optional[Usual], conf: dict, floor: float = 0.0,
+            above_only: bool = False) -> Optional[float]:
+    """``value / usual`` when it is ``factor`` times above (or, unless ``above_only``, below) the usual
+    value, else None.
 
     Nothing is compared when ``usual`` rests on fewer than ``min_runs`` runs, or
     when both values are below ``floor`` (``ignore_below`` for durations).
@@ -85,7 +87,7 @@ def unusual(value: Optional[float], usual: Optional[Usual], conf: dict, floor: f
     if max(value, usual.median) < floor:
         return None
     ratio = value / usual.median
-    return ratio if ratio >= conf["factor"] or ratio <= 1 / conf["factor"] else None
+    return ratio if ratio >= conf["factor"] or (not above_only and ratio <= 1 / conf["factor"]) else None
 
 
 def ratio_text(ratio: float, what: str = "") -> str:

@@ -107,7 +107,8 @@ def register_result_formats(register: Callable) -> None:
     :param register: call ``register(name, format)``. ``format`` is an
         :class:`agybatch.formats.ResultFormat`: its ``wants(argv)`` says whether
         ``result = "auto"`` picks it for a command, and its ``judge(output,
-        exit_code)`` turns a job's output into an
+        exit_code, now)`` (``now``: when the job ended, for a reported "retry in
+        30s") turns a job's output into an
         :class:`agybatch.formats.Judgement`. A task selects a format by name
         with ``result = "name"``. The built-in ``agy``, ``claude``, ``gemini``
         and ``codex`` formats come from the ``agents`` plugin.

@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     response_excerpt TEXT,
     result_reason TEXT,
     check_run TEXT,
+    stop_outcome TEXT,
+    stop_reason TEXT,
     PRIMARY KEY (run_id, label)
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -124,6 +126,8 @@ ADDED_COLUMNS = (
     ("tasks", "response_excerpt", "TEXT", None),
     ("tasks", "result_reason", "TEXT", None),
     ("tasks", "check_run", "TEXT", None),
+    ("tasks", "stop_outcome", "TEXT", None),
+    ("tasks", "stop_reason", "TEXT", None),
     ("runs", "stopped_by", "TEXT", None),
     ("runs", "pruned_at", "REAL", None),
 )
@@ -135,7 +139,8 @@ BUSY_TIMEOUT = 10.0
 TASK_FIELDS = (
     "phase", "submit_key", "job_id", "attempts", "state", "exit_code", "submitted_at",
     "started_at", "ended_at", "outcome", "reason", "log_path", "not_before", "last_outcome",
-    "duration_label", "parks", "session_id", "response_excerpt", "result_reason", "check_run",
+    "duration_label", "parks", "session_id", "response_excerpt", "result_reason", "check_run", "stop_outcome",
+    "stop_reason",
 )
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` and its missing parents owner-only (0700); existing folders are left as they are."""
@@ -160,6 +165,7 @@ class Journal(Ledgers, HistoryQueries):
 
     def __init__(self, state_dir: Path, read_only: bool = False) -> None:
         self._depth = 0
+        self.read_only = read_only
         if read_only:
             self._open_read_only(state_dir / "journal.sqlite")
             return
@@ -275,6 +281,10 @@ class Journal(Ledgers, HistoryQueries):
     def _read(self, sql: str, params=()) -> list:
         try:
             return self.db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc) and self.read_only:
+                return []  # a journal older than the table, opened read-only (so never upgraded)
+            raise JournalError(f"{self.path}: journal read failed: {exc}") from None
         except sqlite3.Error as exc:
             raise JournalError(f"{self.path}: journal read failed: {exc}") from None
 
@@ -310,6 +320,10 @@ class Journal(Ledgers, HistoryQueries):
         """Mark an interrupted run unfinished again, for ``join``."""
         self._write("UPDATE runs SET ended_at=NULL, exit_code=NULL, verdict=NULL, joined_at=NULL WHERE run_id=?",
                     (run_id,))
+
+    def mark_stopped_by(self, run_id, why: str) -> None:
+        """Record what stopped the run early (``budget``), so that a ``join`` after a crash knows it."""
+        self._write("UPDATE runs SET stopped_by=? WHERE run_id=?", (why, run_id))
 
     def mark_pruned(self, run_id, at) -> None:
         """Record that a run's files were removed by retention (its rows stay)."""

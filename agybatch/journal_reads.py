@@ -31,6 +31,23 @@ class Ledgers:
         self._write(f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})",
                     (run_id, label, attempt, *fields.values()))
 
+    def note_attempt(self, run_id, label, attempt: int, **fields) -> None:
+        """Record an attempt that ended without a result of its own (a failed submission, a job given
+        up on), unless it already has its row."""
+        names = ", ".join(("run_id", "label", "attempt", *fields))
+        marks = ", ".join("?" * (3 + len(fields)))
+        self._write(f"INSERT OR IGNORE INTO attempts ({names}) VALUES ({marks})",
+                    (run_id, label, attempt, *fields.values()))
+
+    def update_attempt(self, run_id, label, attempt: int, **fields) -> None:
+        """Change an attempt's row (a check that failed the attempt after its job succeeded)."""
+        unknown = set(fields) - set(ATTEMPT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown attempt fields: {sorted(unknown)}")
+        sets = ", ".join(f"{name}=?" for name in fields)
+        self._write(f"UPDATE attempts SET {sets} WHERE run_id=? AND label=? AND attempt=?",
+                    (*fields.values(), run_id, label, attempt))
+
     def attempts(self, run_id, label=None) -> list:
         """The ledger rows of a run (of one task), in attempt order."""
         sql, params = "SELECT * FROM attempts WHERE run_id=?", [run_id]

@@ -48,7 +48,7 @@ def judge(task, job, backend, formats: dict) -> Optional[Judgement]:
         return None if lenient else Judgement(
             Outcome.FAILED, f"{NO_RESULT}: cannot read the job's output ({type(exc).__name__}: {exc})")
     try:
-        judgement = fmt.judge(output, job.exit_code)
+        judgement = fmt.judge(output, job.exit_code, now=job.ended_at)
     except Exception as exc:
         return Judgement(Outcome.FAILED, f"the {fmt.name} result format failed: {type(exc).__name__}: {exc}")
     if lenient and judgement.outcome is Outcome.FAILED and (judgement.reason or "").startswith(NO_RESULT):

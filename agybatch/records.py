@@ -7,6 +7,7 @@ from typing import Optional
 import attrs
 
 from .model import JobState, Outcome, Task, TaskResult
+from .states import where
 
 #: Natural outcome of a final job state.
 OUTCOME_OF = {
@@ -26,7 +27,7 @@ class TaskRecord:
     ``last_outcome`` set and ``not_before`` the earliest time to resubmit; a
     rate-limited task waits the same way, counted in ``parks`` instead of its
     retries. ``checking``: the job succeeded and the task's ``check`` runs
-    (``check_run`` says which process, so a later ``join`` can stop it).
+    (``check_run`` says which process, and where its output goes).
 
     ``stop_outcome`` is the outcome the runner decided when it stopped the job
     itself (deadline, stall, cancel, silence); a job that still succeeds keeps
@@ -105,6 +106,7 @@ class TaskRecord:
             "parks": self.parks, "session_id": self.session_id, "response_excerpt": self.response_excerpt,
             "result_reason": self.result_reason,
             "check_run": json.dumps(self.check_run) if self.check_run else None,
+            "stop_outcome": self.stop_outcome.value if self.stop_outcome else None, "stop_reason": self.stop_reason,
         }
 
     @classmethod
@@ -121,15 +123,24 @@ class TaskRecord:
             session_id=_column(row, "session_id"), response_excerpt=_column(row, "response_excerpt"),
             result_reason=_column(row, "result_reason"),
             check_run=json.loads(_column(row, "check_run") or "null"),
+            stop_outcome=Outcome(_column(row, "stop_outcome")) if _column(row, "stop_outcome") else None,
+            stop_reason=_column(row, "stop_reason"),
         )
+
+    @property
+    def where(self) -> str:
+        """Where an unsettled task stands, in one word: its job's state, ``checking``, ``parked`` (for a
+        rate limit), ``retrying`` (waiting for its next attempt) or its phase."""
+        return where(self.phase, self.state.value if self.state else None,
+                     self.last_outcome.value if self.last_outcome else None)
 
     def result(self) -> TaskResult:
         return TaskResult(
             label=self.label, outcome=self.outcome, job_id=self.job_id, attempts=self.attempts,
             exit_code=self.exit_code, submitted_at=self.submitted_at, started_at=self.started_at,
             ended_at=self.ended_at, reason=self.reason, log_path=self.log_path,
-            state=self.phase if self.phase == "checking" or not self.state else self.state.value,
-            duration_label=self.duration_label, session_id=self.session_id, response_excerpt=self.response_excerpt, result_reason=self.result_reason,
+            state=self.where, duration_label=self.duration_label, session_id=self.session_id,
+            response_excerpt=self.response_excerpt, result_reason=self.result_reason,
             check_log=(self.check_run or {}).get("log"),
         )
 

@@ -19,7 +19,6 @@ import sys
 import time
 
 from .budget import Budget
-from .checks import stop_leftover
 from .endings import Endings
 from .errors import CannotTell, PollError, SubmitError
 from .judge import choose, judge, with_budget
@@ -68,7 +67,8 @@ class Runner(Stopping, Endings):
         self.cancel_on_interrupt = cancel_on_interrupt
         self.errors: list[str] = []
         self.poll_failures = 0
-        self.stopped_by = None
+        run_row = self.journal.run(session.run_id)
+        self.stopped_by = run_row["stopped_by"] if run_row is not None and "stopped_by" in run_row.keys() else None
         self.deadline_at = started_at + self.batch.deadline if self.batch.deadline else None
         self.budget = Budget(self.batch.max_cost_usd, self.batch.max_tokens)
         self._queue = TaskQueue(records, self.expected,
@@ -142,8 +142,7 @@ class Runner(Stopping, Endings):
         for rec in self._active.values():
             self._watch_job(rec)
         for rec in self.records:
-            if rec.phase == "checking":
-                stop_leftover(rec.check_run)
+            if rec.phase == "checking":  # its check starts again (what is left of the old one is stopped)
                 self._start_check(rec, self._response(rec))
             elif rec.phase == "pending":
                 self._enqueue(rec)
@@ -184,7 +183,7 @@ class Runner(Stopping, Endings):
                 return
             if self._at_capacity() or self._check_cancel_request():
                 return
-            if self.budget.reached:
+            if self.budget.reached or self.stopped_by is not None:
                 self._stop_for_budget()
                 return
             self._submit(self._queue.pop_ready(time.time()))
@@ -201,6 +200,8 @@ class Runner(Stopping, Endings):
             job = self.backend.submit(task, rec.submit_key)
         except Exception as exc:
             detail = str(exc) if isinstance(exc, SubmitError) else f"{type(exc).__name__}: {exc}"
+            self.journal.note_attempt(self.session.run_id, rec.label, rec.attempts, outcome=Outcome.ERROR.value,
+                                      reason=f"submission failed: {detail}", ended_at=time.time())
             self._attempt_over(rec, Outcome.ERROR, None, reason=f"submission failed: {detail}")
             return
         rec.phase, rec.job_id, rec.state = "submitted", job.job_id, job.state
@@ -231,9 +232,13 @@ class Runner(Stopping, Endings):
         self._schedule.watch(rec.job_id, now, rec.submitted_at + usual if usual else None)
         if self.batch.queued_timeout and rec.state in (None, JobState.QUEUED):
             self._timers.add(rec.submitted_at + self.batch.queued_timeout, rec, "queued")
-        if rec.task.idle_timeout:
-            self._idle.watch(rec.job_id, rec.task.idle_timeout, now)
+        self._watch_output(rec, now)
         self._arm_task_timeout(rec)
+
+    def _watch_output(self, rec: TaskRecord, now: float) -> None:
+        """Start the silence watchdog of a running job: silence counts from when it runs, not while queued."""
+        if rec.task.idle_timeout and rec.state is JobState.RUNNING:
+            self._idle.watch(rec.job_id, rec.task.idle_timeout, now)
 
     def _unwatch(self, job_id) -> None:
         """Stop watching a job that ended (or was given up on)."""
@@ -316,6 +321,8 @@ class Runner(Stopping, Endings):
                     self._job_ended(rec, job, judged.get(job_id), previous)
                 else:
                     self._journal(rec, ("state", job_id, job.state.value, job.reason))
+                    if previous is not JobState.RUNNING:
+                        self._watch_output(rec, time.time())
                     self._arm_task_timeout(rec)
                     self._tell("on_state_change", task=rec.task, job=job, previous=previous, outcome=None)
         self._flush()

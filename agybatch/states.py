@@ -57,3 +57,14 @@ class Outcome(str, enum.Enum):
 
 
 OUTCOME_ORDER = tuple(Outcome)
+
+
+def where(phase: str, state, last_outcome) -> str:
+    """Where an unsettled task stands, in one word: its job's ``state``, ``checking``, ``parked`` (waiting
+    out a rate limit), ``retrying`` (waiting for its next attempt), or its ``phase``
+    (:attr:`agybatch.records.TaskRecord.where`; ``agybatch status`` asks it of journal rows)."""
+    if phase == "pending" and last_outcome:
+        return "parked" if last_outcome == Outcome.RATE_LIMITED.value else "retrying"
+    if phase == "checking" or not state:
+        return phase
+    return state

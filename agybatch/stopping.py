@@ -31,6 +31,8 @@ class Stopping:
     def _check_limits(self, now: float) -> None:
         if now >= self._next_cancel_check:
             self._check_cancel_request()
+        if self.budget.reached:
+            self._stop_for_budget()
         if self.deadline_at and now >= self.deadline_at and self._stopping_since is None:
             self._stop_all(Outcome.TIMED_OUT, "overall deadline reached", Outcome.SKIPPED)
         if self._stopping_since is not None and now >= self._stopping_since + STOP_GRACE + self.backend.grace:
@@ -86,13 +88,22 @@ class Stopping:
                 self._finish(rec, pending_outcome, None, reason=f"{reason} before submission")
 
     def _stop_for_budget(self) -> None:
-        """The budget is spent: submit nothing more; cancel running jobs if ``on_budget = "cancel"``."""
-        self.stopped_by = "budget"
+        """The budget is spent: submit nothing more; cancel running jobs if ``on_budget = "cancel"``.
+
+        Called whenever the budget is found reached (after any attempt, and again by a ``join``):
+        it does only what is not done yet.
+        """
         reason = f"budget reached ({self.budget.describe()})"
-        with self.journal.transaction():
-            self._drain_queue(reason, Outcome.SKIPPED)
+        waiting = self._queue.drain()
+        if self.stopped_by is None or waiting:
+            with self.journal.transaction():
+                if self.stopped_by is None:
+                    self.stopped_by = "budget"
+                    self.journal.mark_stopped_by(self.session.run_id, self.stopped_by)
+                for rec in waiting:
+                    self._finish(rec, rec.last_outcome or Outcome.SKIPPED, None, reason=reason)
         if self.batch.on_budget == "cancel":
-            self._stop(list(self._active.values()), Outcome.CANCELLED, reason)
+            self._stop([r for r in self._active.values() if r.stop_outcome is None], Outcome.CANCELLED, reason)
 
     def _stop_all(self, running_outcome: Outcome, reason: str, pending_outcome: Outcome) -> None:
         self._drain_queue(reason, pending_outcome)

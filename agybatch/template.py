@@ -28,12 +28,13 @@ empty::
 
     command = ["claude", "-p", "{prompt}", "--output-format", "json", "--resume", "{previous_session}"]
 
-**The empty-item rule.** An argv item made only of placeholders that
-expands to the empty string is dropped, together with the item before it
-when that one is a flag (starts with ``-``). So the first attempt above runs
-``claude -p PROMPT --output-format json`` and a retry adds ``--resume ID``.
-An item with other text around its placeholders (``--resume={previous_session}``)
-is kept even when a placeholder is empty.
+**The empty-item rule.** An argv item that is exactly ``{previous_session}``
+and expands to the empty string (a first attempt) is dropped, together with
+the item before it when that one is a flag (starts with ``-``). So the first
+attempt above runs ``claude -p PROMPT --output-format json`` and a retry adds
+``--resume ID``. An item with other text around it (``--resume={previous_session}``)
+is kept, empty value and all; other placeholders are filled as they are,
+empty or not, as they always were.
 """
 from __future__ import annotations
 
@@ -69,28 +70,6 @@ def fill(item: str, fields: dict) -> str:
         return fields[match.group(2)]
 
     return _PLACEHOLDER.sub(replace, item)
-
-
-def expand(items, fields: dict) -> tuple:
-    """Fill every item of an argv from ``fields``, applying the empty-item rule (module docstring).
-
-    KeyError names the first unknown placeholder.
-    """
-    argv: list = []
-    for item in items:
-        value = fill(item, fields)
-        if value == "" and _only_placeholders(item):
-            if argv and argv[-1].startswith("-"):
-                argv.pop()
-            continue
-        argv.append(value)
-    return tuple(argv)
-
-
-def _only_placeholders(item: str) -> bool:
-    """True for an item made of ``{name}`` placeholders only (``{{name}}`` is literal text)."""
-    return bool(item) and all(m.group(2) for m in _PLACEHOLDER.finditer(item)) \
-        and _PLACEHOLDER.sub("", item) == ""
 
 
 def submit_argv(command, previous_session: str | None) -> tuple:
@@ -132,22 +111,23 @@ def apply_templates(check, tasks: tuple, raw_tasks: list, batch_vars) -> tuple:
         except ValueError as exc:
             check.fail(where, str(exc).strip(), "vars", index)
         own_fields = {k: v for k, v in task.options.items() if isinstance(v, str)}
-        deferred = isinstance(task.command, tuple) and any(f"{{{n}}}" in item for item in task.command
-                                                            for n in DEFERRED)
+        deferred = any(f"{{{n}}}" in item for n in DEFERRED
+                       for item in (task.command if isinstance(task.command, tuple) else (task.command or "",)))
         if not (defaults or own or own_fields or deferred) or task.command is None:
             filled.append(task)
             continue
         fields = {"label": task.label, **defaults, **own, **own_fields,
                   **{name: _MARK.format(name) for name in DEFERRED}}
         if isinstance(task.command, str):
-            used = [m.group(2) for m in _PLACEHOLDER.finditer(task.command) if m.group(2) in fields]
+            used = [m.group(2) for m in _PLACEHOLDER.finditer(task.command)
+                    if m.group(2) in fields or m.group(2) in DEFERRED]
             if used:
                 check.fail(where, f"placeholder {{{used[0]}}} needs a list command: a string command runs "
                                   "through /bin/sh, where values could be read as shell syntax", "command", index)
             filled.append(task)
             continue
         try:
-            command = expand(task.command, fields)
+            command = tuple(fill(item, fields) for item in task.command)
         except KeyError as exc:
             known = ", ".join(sorted(fields))  # includes the ones filled at submission
             check.fail(where, f"command has unknown placeholder {{{exc.args[0]}}} (known: {known}; "

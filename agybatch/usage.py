@@ -96,18 +96,6 @@ def total(usages) -> Optional[Usage]:
                  unpriced=any(u.unpriced for u in usages), models=models)
 
 
-def model_from_argv(argv) -> Optional[str]:
-    """The value of ``--model``/``-m`` (or ``--model=X``) in a command, if any."""
-    if not isinstance(argv, tuple):
-        return None
-    for i, item in enumerate(argv):
-        if item in ("--model", "-m") and i + 1 < len(argv):
-            return argv[i + 1]
-        if item.startswith("--model="):
-            return item.split("=", 1)[1]
-    return None
-
-
 def from_row(row) -> Optional[Usage]:
     """The :class:`Usage` an ``attempts`` row of the journal recorded; None if it recorded none."""
     import json

@@ -8,6 +8,7 @@ top to bottom as a list of rules.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
 
@@ -80,8 +81,9 @@ class Checker:
         return value
 
     def number(self, where, key, value, task_index=None, positive: bool = False) -> float:
-        """A number >= 0 (> 0 when ``positive``)."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
+        """A finite number >= 0 (> 0 when ``positive``): TOML's ``nan`` and ``inf`` are refused."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < 0 or (positive and value == 0):
             bound = "> 0" if positive else ">= 0"
             self.fail(where, f"{key} must be a number {bound}, got {value!r}", key, task_index)
         return float(value)

@@ -294,3 +294,41 @@ def test_the_agy_backend_judges_the_envelopes_its_jobs_print(project, agy):
         "quota": ("rate_limited", "rate limited: API call failed after 3 retries: HTTP 429: RESOURCE_EXHAUSTED: "
                                   "You have exhausted your capacity on this model. Your quota will reset after 1m30s."),
     }
+
+
+def test_the_html_report_names_rate_limited_tasks(project, tmp_path):
+    project.batch("q", '[batch]\nquota_retries = 0\n'
+                  + task("refused", standin_argv("claude", "json", "go [[rate-limit noreset]]")))
+    html = tmp_path / "r.html"
+    result = project.run("run", "q", "--html", html)
+    assert result.code == 1, result
+    row = next(line for line in html.read_text().splitlines() if "refused" in line and "<tr" in line)
+    assert 'data-outcome="rate_limited"' in row and "rate limited" in row and "unsettled" not in row
+
+
+def test_sigkill_after_a_silence_stop_then_join_keeps_the_silence_as_the_reason(project, wait, tmp_path):
+    gate = tmp_path / "gate"
+    slow_to_stop = f"trap 'while [ ! -e {gate} ]; do sleep 0.05; done; exit 143' TERM; echo started; sleep 60 & wait"
+    project.batch("b", '[batch]\nidle_timeout = "1s"\n' + task("stuck", ["sh", "-c", slow_to_stop]))
+    runner = project.spawn("run", "b", "-q")
+    wait(lambda: events(project, "stop"), what="the silence stop journalled")
+    os.kill(runner.pid, signal.SIGKILL)  # the job is still stopping: its end is not journalled
+    assert runner.wait() == -signal.SIGKILL
+    gate.touch()
+    result = project.run("join", "--json")
+    stuck = result.json()["tasks"][0]
+    assert (stuck["outcome"], stuck["reason"]) == ("timed_out", "no output for 1.0s"), result
+
+
+def test_a_retry_reports_its_own_session_and_response(project, tmp_path):
+    flaky = tmp_path / "flaky"
+    flaky.write_text('#!/bin/sh\nif [ -e "$0.ran" ]; then exit 0; fi\ntouch "$0.ran"\n'
+                     'echo \'{"type":"result","subtype":"success","is_error":false,"result":"I did it",'
+                     '"session_id":"sess-1"}\'\nexit 3\n')
+    flaky.chmod(0o755)
+    project.batch("b", task("flaky", [str(flaky), "-p", "--output-format", "json", "x"], result="claude", retries=1,
+                            retry_backoff="0s"))
+    result, tasks = run_json(project, "b")
+    got = tasks["flaky"]
+    assert got["attempts"] == 2 and got["outcome"] == "failed", result
+    assert (got["session_id"], got["response_excerpt"], got["reason"]) == (None, None, "no result: empty output")

@@ -227,3 +227,50 @@ def test_a_task_budget_is_passed_to_claude_and_checked_on_every_result(project, 
     argvs = {c["cli"]: c["argv"] for c in map(json.loads, (tmp_path / "calls.jsonl").read_text().splitlines())}
     assert argvs["claude"][:2] == ["--max-budget-usd", "0.5"]  # claude has a flag for it
     assert "--max-budget-usd" not in argvs["agy"]               # agy has none: only the result is checked
+
+
+def test_the_budget_cancels_running_jobs_even_with_nothing_left_to_submit(project, tmp_path):
+    project.batch("b", '[batch]\nmax_cost_usd = 0.5\non_budget = "cancel"\n'
+                  + task("long", standin_argv("claude", "json", "long [[sleep 30]] [[cost 0.1]]"))
+                  + task("pricey", standin_argv("claude", "json", "pricey [[cost 0.6]]"))
+                  + '[notify]\nbudget = ["told"]\n[notify.sinks.told]\ntype = "digest"\npath = "told.md"\n')
+    result, data, tasks = run(project, "b", state=tmp_path)
+    assert (tasks["long"]["outcome"], tasks["long"]["reason"]) == ("cancelled", "budget reached ($0.50)"), result
+    assert data["stopped_by"] == "budget" and tasks["pricey"]["outcome"] == "succeeded"
+    assert "budget reached" in (project.root / "told.md").read_text()
+
+
+def test_sigkill_after_the_budget_stopped_the_run_then_join_still_says_budget(project, wait, tmp_path):
+    project.batch("b", '[batch]\nmax_cost_usd = 0.5\nmax_parallel = 2\n'
+                  + task("long", standin_argv("claude", "json", "long [[sleep 3]] [[cost 0.1]]"))
+                  + task("pricey", standin_argv("claude", "json", "pricey [[cost 0.6]]"))
+                  + task("never", standin_argv("claude", "json", "never")))
+    runner = project.spawn("run", "b", "-q", env=standin_env(tmp_path))
+    wait(lambda: journal_rows(project.state, "SELECT outcome FROM tasks WHERE label='never'") == [("skipped",)],
+         what="the budget skipping the last task")
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait() == -signal.SIGKILL
+    result = project.run("join", "--json", env=standin_env(tmp_path))
+    data = result.json()
+    assert data["stopped_by"] == "budget" and data["cost_usd_total"] == pytest.approx(0.7), result
+    assert [t["outcome"] for t in data["tasks"]] == ["succeeded", "succeeded", "skipped"]
+
+
+def test_a_cheaper_run_than_usual_is_not_labelled(project):
+    def night(cost):
+        project.batch("n", '[durations]\nmin_runs = 2\n'
+                      + task("t", standin_argv("claude", "json", f"go [[cost {cost}]]")))
+        return run(project, "n")[2]["t"]["duration_label"]
+
+    night(1.0), night(1.0)
+    assert night(0.1).endswith(", succeeded, $0.10)")  # 0.1× usual: no news worth a label
+
+
+def test_every_attempt_has_its_ledger_row_with_what_ended_it(project, tmp_path):
+    project.batch("b", task("checked", standin_argv("claude", "json", "go [[cost 0.2]]"), check=["false"])
+                  + task("nowhere", ["/no/such/program"]))
+    result, data, tasks = run(project, "b", state=tmp_path)
+    rows = journal_rows(project.state, "SELECT label, attempt, outcome, reason, cost_usd FROM attempts ORDER BY label")
+    assert rows == [("checked", 1, "failed", "check failed: exit 1", 0.2),
+                    ("nowhere", 1, "failed", "agybatch: cannot start '/no/such/program': No such file or directory",
+                     None)], rows

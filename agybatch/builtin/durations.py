@@ -11,9 +11,9 @@ retried), and
   the journal remembers them. That is the first clue to a rate limit or a
   network fault;
 - ``$2.90`` when its attempts reported (or were priced at) a cost, and
-  ``4.2× usual cost`` when that cost is ``factor`` times its label's median
-  (``3.5× usual tokens`` when only tokens are known), with the same
-  ``min_runs`` and ``factor``.
+  ``4.2× usual cost`` when that cost is more than ``factor`` times its
+  label's median (else ``3.5× usual tokens`` when its tokens are), with the
+  same ``min_runs`` and ``factor``.
 
 ``[durations]`` tunes it: ``factor = 2.0`` (> 1), ``min_runs = 3`` (earlier
 runs needed before comparing), ``history = 20`` (runs looked at) and
@@ -77,15 +77,17 @@ def _label(task, usual: Optional[Usual], conf: dict, now: Optional[float], usual
 
 
 def _usage_parts(usage, usual_usage: tuple, conf: dict) -> list:
-    """``["$2.90", "4.2× usual cost"]``: the cost, and how far it (or the tokens) is from usual."""
+    """``["$2.90", "4.2× usual cost"]``: the cost (``+ unpriced tokens`` when only part of it is
+    known), and whether it, else the tokens, is more than ``factor`` times the usual."""
     if usage is None:
         return []
-    parts = [] if usage.cost_usd is None else [format_usd(usage.cost_usd)]
+    parts = [] if usage.cost_usd is None else \
+        [format_usd(usage.cost_usd) + (" + unpriced tokens" if usage.unpriced else "")]
     usual_cost, usual_tokens = usual_usage
-    ratio = unusual(usage.cost_usd, usual_cost, conf)
+    ratio = unusual(usage.cost_usd, usual_cost, conf, above_only=True)
     if ratio is not None:
         return parts + [ratio_text(ratio, "cost")]
-    ratio = unusual(usage.tokens, usual_tokens, conf) if usage.cost_usd is None else None
+    ratio = unusual(usage.tokens, usual_tokens, conf, above_only=True)
     return parts + ([ratio_text(ratio, "tokens")] if ratio is not None else [])
 
 

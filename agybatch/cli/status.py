@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
+from ..states import where
 from ..units import iso, printable
 from .common import ZERO_COUNTS, find_run, open_journal, print_json, project_from_cwd, run_json
 from .main import finish_parse
@@ -77,14 +78,16 @@ def watch(journal, run_id: str, redraw: bool) -> int:
 
 
 def _task_line(task: dict) -> str:
-    where = task["outcome"] or task["state"] or task["phase"]
+    where = task["outcome"] or task["where"]
     return (f"  {where:<12} {printable(task['label'])}  {printable(task['job_id']) if task['job_id'] else '-'}"
             + (f"  ({printable(task['reason'])})" if task["reason"] else ""))
 
 
 def _task_json(row) -> dict:
+    last = row["last_outcome"] if "last_outcome" in row.keys() else None
     return {
-        "label": row["label"], "phase": row["phase"], "state": row["state"], "outcome": row["outcome"],
+        "label": row["label"], "phase": row["phase"], "state": row["state"],
+        "where": where(row["phase"], row["state"], last), "outcome": row["outcome"],
         "job_id": row["job_id"], "attempts": row["attempts"], "exit_code": row["exit_code"],
         "submitted_at": iso(row["submitted_at"]), "started_at": iso(row["started_at"]),
         "ended_at": iso(row["ended_at"]), "reason": row["reason"], "log_path": row["log_path"],

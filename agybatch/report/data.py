@@ -109,7 +109,8 @@ def read_tail(path, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> Opt
 
 
 def earlier_attempts(events) -> dict:
-    """``{label: [Attempt, ...]}``: the attempts that ended in a retry, from journal event rows."""
+    """``{label: [Attempt, ...]}``: the attempts that ended in a retry (or a park for a rate limit),
+    from journal event rows."""
     current: dict = {}
     found: dict = {}
     for event in events:
@@ -118,7 +119,7 @@ def earlier_attempts(events) -> dict:
             current[label] = {"submitted_at": event["at"], "started_at": None, "job_id": event["job_id"]}
         elif kind == "state" and event["state"] == "running" and label in current:
             current[label]["started_at"] = current[label]["started_at"] or event["at"]
-        elif kind == "retry" and label in current:
+        elif kind in ("retry", "park") and label in current:
             attempt = current.pop(label)
             found.setdefault(label, []).append(Attempt(ended_at=event["at"], outcome=event["state"] or "failed",
                                                        **attempt))

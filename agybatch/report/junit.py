@@ -99,6 +99,8 @@ def _message(task) -> str:
     else:
         head = task.outcome.text
     detail = render.detail(task)
+    if detail.startswith(head):  # "rate limited: ..." says its outcome already
+        return printable(detail)
     return printable(f"{head}: {detail}" if detail else head)
 
 

@@ -68,9 +68,11 @@ def outcome_key(task) -> str:
 
 
 def detail(task) -> str:
-    """``exit N`` for a failed job with a non-zero exit code, then its reason, comma-separated."""
+    """``exit N`` for a failed job with a non-zero exit code (unless its reason says so), then its
+    reason, comma-separated."""
     parts = []
-    if task.exit_code not in (None, 0) and task.outcome is Outcome.FAILED:
+    if task.exit_code not in (None, 0) and task.outcome is Outcome.FAILED \
+            and f"exit {task.exit_code}" not in (task.reason or ""):
         parts.append(f"exit {task.exit_code}")
     if task.reason:
         parts.append(str(task.reason))

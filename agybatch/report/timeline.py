@@ -25,6 +25,7 @@ PALETTE = {
     "timed_out": ("#E69F00", "timed out"),
     "stalled": ("#F0E442", "stalled"),
     "cancelled": ("#56B4E9", "cancelled"),
+    "rate_limited": ("#F0E442", "rate limited"),
     "error": ("#CC79A7", "error"),
     "lost": ("#000000", "lost"),
     "skipped": ("#999999", "skipped"),
@@ -43,6 +44,8 @@ SHAPES = {
                '<path d="M6 4.5v7M10 4.5v7" stroke="#000" stroke-width="2"/>',
     "cancelled": '<circle cx="8" cy="8" r="6.2" fill="#fff" stroke="{c}" stroke-width="2.4"/>'
                  '<path d="M3.8 12.2l8.4-8.4" stroke="{c}" stroke-width="2.4"/>',
+    "rate_limited": '<path d="M8 .8L15.2 8 8 15.2.8 8z" fill="{c}" stroke="#000" stroke-width="1"/>'
+                    '<path d="M4.8 9.8c1.2-3 2.2-3 3.2 0s2 3 3.2 0" fill="none" stroke="#000" stroke-width="1.6"/>',
     "error": '<path d="M8 1l7.4 13.5H.6z" fill="{c}"/><path d="M8 5.5v4.5M8 11.6v1.6" stroke="#000" '
              'stroke-width="1.8"/>',
     "lost": '<path d="M8 .8L15.2 8 8 15.2.8 8z" fill="{c}"/><path d="M6.2 6.4a1.9 1.9 0 1 1 2.6 1.7'

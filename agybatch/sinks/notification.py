@@ -52,14 +52,6 @@ class Failure:
     duration_s: Optional[float] = None
     usual_s: Optional[float] = None
 
-    def detail(self) -> str:
-        parts = []
-        if self.exit_code not in (None, 0) and self.outcome == "failed":
-            parts.append(f"exit {self.exit_code}")
-        if self.reason:
-            parts.append(self.reason)
-        return ", ".join(parts)
-
     def to_json(self) -> dict:
         return attrs.asdict(self)
 
