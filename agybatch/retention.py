@@ -71,14 +71,15 @@ class Pruned:
 
 
 def plan(journal, state_dir: Path, settings: StateSettings, batch: Optional[str] = None,
-         now: Optional[float] = None) -> list:
+         now: Optional[float] = None, keep: tuple = ()) -> list:
     """The runs whose files retention no longer keeps, oldest first, each with the paths it still has.
 
     Per batch, the newest ``keep_runs`` runs are kept, and every run newer than
     ``keep_days``; so are runs without a verdict (running, interrupted, or
     never told: ``join`` may still want them) whatever their age. The journal's
-    rows are never part of it. A plan made again after a prune that was killed
-    halfway finds the same runs, minus the files already gone.
+    rows are never part of it, nor the runs in ``keep`` (the run just joined,
+    however old). A plan made again after a prune that was killed halfway finds
+    the same runs, minus the files already gone.
     """
     now = time.time() if now is None else now
     keep_after = now - settings.keep_days * 86400 if settings.keep_days else None
@@ -87,7 +88,8 @@ def plan(journal, state_dir: Path, settings: StateSettings, batch: Optional[str]
         name = row["batch"]
         seen[name] = seen.get(name, 0) + 1
         unfinished = row["exit_code"] is None or row["exit_code"] == 130 or row["joined_at"] is None
-        if unfinished or seen[name] <= settings.keep_runs or (keep_after and row["started_at"] >= keep_after):
+        if unfinished or row["run_id"] in keep or seen[name] <= settings.keep_runs \
+                or (keep_after and row["started_at"] >= keep_after):
             continue
         paths = run_files(state_dir, row["run_id"])
         if paths or not _column(row, "pruned_at"):
@@ -96,11 +98,19 @@ def plan(journal, state_dir: Path, settings: StateSettings, batch: Optional[str]
 
 
 def prune(journal, state_dir: Path, runs: list) -> None:
-    """Remove the files of ``runs`` (from :func:`plan`), then mark each run pruned in the journal."""
+    """Mark each run of ``runs`` (from :func:`plan`) pruned in the journal, then remove its files: a run
+    whose files a killed prune left half removed says so, and the next prune finishes it."""
     for run in runs:
+        journal.mark_pruned(run.run_id, time.time())
         for path in run.paths:
             _remove(path)
-        journal.mark_pruned(run.run_id, time.time())
+
+
+def unfinished_runs(journal, batch: Optional[str] = None) -> list:
+    """Runs without a verdict (interrupted, or their runner died): retention keeps their files until
+    they are joined (``agybatch join``) or cancelled."""
+    return [row["run_id"] for row in journal.runs(batch)
+            if row["exit_code"] is None or row["exit_code"] == 130 or row["joined_at"] is None]
 
 
 def run_files(state_dir: Path, run_id: str) -> list:

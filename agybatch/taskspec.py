@@ -194,6 +194,8 @@ def _workspace(check: Checker, where: str, index: int, ctx: TaskContext, setting
 
     repo_key = "repo" if "repo" in settings else "workspace"
     start = (ctx.folder / settings["repo"]).resolve() if "repo" in settings else ctx.root
+    if not start.is_dir():
+        fail(f"repo {settings['repo']!r} is not a folder ({start})", "repo")
     try:
         repo = worktrees.repository_root(start)
     except worktrees.WorktreeError as exc:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 import attrs
@@ -87,7 +88,7 @@ class Workspaces:
             self.journal.add_workspace(self.run_id, rec.label, path, task.repo, task.base_commit, branch)
             row = self._reload(rec.label)
         exclude_state(row["repo"], self.root.parent.parent)
-        add(row["repo"], row["path"], row["base_commit"])
+        add(row["repo"], row["path"], row["base_commit"], fresh=row["state"] == "adding")
         if row["state"] == "adding":
             self.journal.update_workspace(self.run_id, rec.label, state="ready")
             row = self._reload(rec.label)
@@ -151,9 +152,16 @@ def exclude_state(repo, state_dir) -> None:
     if info.returncode != 0:
         return
     exclude = os.path.join(repo, info.stdout.strip())
+    line = "/" + re.sub(r"([\\*?\[\]!#])", r"\\\1", os.path.relpath(state_dir, repo)) + "/"
+    try:
+        with open(exclude, encoding="utf-8") as fh:
+            if line in fh.read().splitlines():
+                return
+    except FileNotFoundError:
+        pass
     os.makedirs(os.path.dirname(exclude), exist_ok=True)
     with open(exclude, "a", encoding="utf-8") as fh:
-        fh.write(f"\n# agybatch's state folder (its worktrees)\n/{os.path.relpath(state_dir, repo)}/\n")
+        fh.write(f"\n# agybatch's state folder (its worktrees)\n{line}\n")
 
 
 def _default_author() -> str:

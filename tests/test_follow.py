@@ -76,3 +76,18 @@ def test_follow_of_a_capped_log_shows_the_head_the_drop_and_the_tail(project):
     if not lines[drop[0] - 1].endswith("x" * 40):  # the cut fell mid-line: follow ended that line for the marker
         job_bytes = job_bytes.replace(lines[drop[0] - 1] + "\n", lines[drop[0] - 1], 1)
     assert len(job_bytes.encode()) + dropped == 100000 * 53 + 15  # every byte the job wrote, shown or counted
+
+
+def test_follow_shows_all_of_an_attempt_that_a_quick_retry_follows(project, tmp_path):
+    gate = tmp_path / "second"
+    lines = (f"import os, sys, time\nfirst = not os.path.exists({str(gate)!r})\nopen({str(gate)!r}, 'a').close()\n"
+             "for i in range(10):\n    print('first' if first else 'second', i, flush=True)\n    time.sleep(0.05)\n"
+             "sys.exit(1 if first else 0)\n")
+    project.batch("b", f'[[task]]\nlabel = "t"\ncommand = ["python3", "-c", {json.dumps(lines)}]\n'
+                       'retries = 1\nretry_backoff = "0s"\n')
+    follower = project.spawn("logs", "t", "-f")
+    assert project.run("run", "b", "-q").code == 0
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    shown = [line for line in out.splitlines() if not line.startswith("---")]
+    assert shown == [f"first {i}" for i in range(10)] + [f"second {i}" for i in range(10)]

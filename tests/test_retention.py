@@ -149,3 +149,28 @@ def test_a_capped_log_keeps_its_head_and_tail_and_the_failed_log_tail_is_right(p
     assert len(tail) == 40 and tail[-1] == "the end" and tail[-2].startswith("line 399999 ")
     logs = project.run("logs", "loud", "--tail", "3")
     assert logs.out.splitlines()[-1] == "the end", logs
+
+
+def test_join_of_an_older_run_keeps_that_runs_files(project, wait):
+    (project.root / "agybatch.toml").write_text("[state]\nkeep_runs = 1\n")
+    project.batch("slow", '[[task]]\nlabel = "s"\ncommand = ["sh", "-c", "sleep 1; echo late >&2; exit 3"]\n')
+    project.batch("quick", BATCH)
+    runner = project.spawn("run", "slow", "-q")
+    wait(lambda: journal_rows(project.state, "SELECT job_id FROM tasks WHERE job_id IS NOT NULL"))
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait() == -signal.SIGKILL
+    old = run_ids(project)[0]
+    assert project.run("run", "slow", "-q").code == 1  # a newer run of the same batch
+    result = project.run("join", old, "--json")
+    assert result.code == 1, result
+    assert open(result.json()["tasks"][0]["log_path"]).read() == "late\n"  # its failed-log tail is there
+    assert project.run("logs", "s", "--run", old).out == "late\n"
+
+
+def test_follow_of_a_pruned_run_says_the_logs_are_gone(project):
+    (project.root / "agybatch.toml").write_text("[state]\nkeep_runs = 1\n")
+    project.batch("nightly", BATCH)
+    for night in range(2):
+        assert project.run("run", "nightly", "-q").code == 2
+    result = project.run("logs", "fails", "--run", run_ids(project)[0], "-f")
+    assert result.code == 4 and "removed by retention" in result.err and result.err.count("\n") == 1, result

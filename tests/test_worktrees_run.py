@@ -228,3 +228,28 @@ def test_the_documented_check_fails_a_task_that_changed_nothing(project, repo):
     got = {t["label"]: (t["outcome"], t["reason"], t["changed"]) for t in result.json()["tasks"]}
     assert got == {"idle": ("failed", "check failed: exit 1", False), "edits": ("succeeded", None, True),
                    "commits": ("succeeded", None, True)}, result
+
+
+def test_a_retry_never_throws_away_what_an_attempt_left_in_a_broken_worktree(project, repo):
+    vandal = "echo edited >> ../../story.txt; rm -f ../../.git; exit 1"
+    tasks = shell("vandal", vandal, retries=1, retry_backoff="0s")
+    project.batch("v", '[batch]\nworkspace = "worktree"\n' + tasks)
+    commit(repo, tasks)
+    result = project.run("run", "v", "--json")
+    task = result.json()["tasks"][0]
+    assert task["worktree"] and task["changed"] is True, result
+    assert open(os.path.join(task["worktree"], "story.txt")).read() == "once upon a time\nedited\n"
+    assert "not a complete worktree" in task["reason"]
+
+
+def test_prune_keeps_a_worktree_with_a_rebase_left_in_progress(project, repo):
+    rebase = ("cd ../.. && for n in 1 2; do echo $n > c$n.txt && git add c$n.txt && "
+              "git -c user.name=A -c user.email=a@x commit -qm c$n; done && "
+              "GIT_SEQUENCE_EDITOR='sed -i s/^pick/edit/' git -c user.name=A -c user.email=a@x rebase -q -i HEAD~2")
+    tasks = shell("rebaser", rebase)
+    project.batch("r", '[batch]\nworkspace = "worktree"\n' + tasks)
+    commit(repo, tasks)
+    task = project.run("run", "r", "--json").json()["tasks"][0]
+    assert task["worktree"], task  # kept: the rebase's state lives in it
+    pruned = project.run("worktrees", "--prune", "--json").json()
+    assert all(d["kind"] != "worktree" for d in pruned["deleted"]) and os.path.isdir(task["worktree"])

@@ -367,23 +367,3 @@ def _argv(command) -> list:
     if isinstance(command, str):
         return ["/bin/sh", "-c", command]
     return list(command)
-
-
-def tail_file(path: Path, lines: Optional[int] = None, chunk: int = 65536) -> str:
-    """The last ``lines`` lines of ``path`` (all of it when None), read from the end."""
-    try:
-        with open(path, "rb") as fh:
-            if lines is None:
-                return fh.read().decode("utf-8", "replace")
-            fh.seek(0, os.SEEK_END)
-            end = pos = fh.tell()
-            data = b""
-            while pos > 0 and data.count(b"\n") <= lines:
-                pos = max(0, pos - chunk)
-                fh.seek(pos)
-                data = fh.read(end - pos)
-    except FileNotFoundError:
-        return ""
-    text = data.decode("utf-8", "replace")
-    parts = text.splitlines(keepends=True)
-    return "".join(parts[-lines:]) if lines else ""

@@ -40,9 +40,10 @@ def cmd_logs(parser, argv, known) -> int:
     config = make_config(options, project, Path(row["batch_path"]).parent)
     backend = make_backend(config, row)
     try:
+        if task["job_id"]:
+            _refuse_pruned(row, backend, task["job_id"])
         if options.follow:
             return follow(journal, backend, row["run_id"], options.label)
-        _refuse_pruned(row, backend, task["job_id"])
         sys.stdout.write(backend.logs(task["job_id"], options.tail))
     finally:
         backend.close()
@@ -76,6 +77,7 @@ def follow(journal, backend, run_id: str, label: str) -> int:
         settled = task["phase"] == "final"
         if task["job_id"] and task["job_id"] != job:
             if job is not None:
+                _drain(backend, job, offset, out)  # the rest of the attempt that just ended
                 out.line(f"--- attempt {task['attempts']}: job {task['job_id']} ---")
             job, offset = task["job_id"], 0
         if job is not None:

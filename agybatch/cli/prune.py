@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from ..retention import plan, prune, state_settings
+from ..retention import plan, prune, state_settings, unfinished_runs
 from ..units import format_size, iso, printable
 from .common import open_journal, print_json, project_from_cwd
 from .main import finish_parse
@@ -29,11 +29,13 @@ def cmd_prune(parser, argv, known) -> int:
         prune(journal, project.state_dir, runs)
         compacted = journal.compact()
     freed = sum(run.bytes for run in runs)
+    waiting = unfinished_runs(journal, options.batch)
     if options.json:
         print_json({"dry_run": options.dry_run, "keep_runs": settings.keep_runs, "keep_days": settings.keep_days,
                     "runs": [{"run_id": r.run_id, "batch": r.batch, "started_at": iso(r.started_at),
                               "paths": [str(p) for p in r.paths], "bytes": r.bytes} for r in runs],
-                    "bytes_freed": 0 if options.dry_run else freed, "journal_compacted": compacted})
+                    "bytes_freed": 0 if options.dry_run else freed, "journal_compacted": compacted,
+                    "unfinished_kept": waiting})
         return 0
     verb = "would remove" if options.dry_run else "removed"
     for run in runs:
@@ -42,4 +44,7 @@ def cmd_prune(parser, argv, known) -> int:
     total = f"{len(runs)} run{'s' * (len(runs) != 1)}"
     print(f"{'would free' if options.dry_run else 'freed'} {format_size(freed)} from {total}"
           + (" · journal compacted" if compacted else ""))
+    if waiting:
+        print(f"kept {len(waiting)} unfinished run{'s' * (len(waiting) != 1)} ({', '.join(waiting[:3])}"
+              f"{', ...' if len(waiting) > 3 else ''}): finish them with agybatch join, or cancel them")
     return 0

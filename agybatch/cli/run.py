@@ -148,7 +148,8 @@ def _retain(session) -> None:
 
     try:
         prune(session.journal, session.state_dir,
-              plan(session.journal, session.state_dir, state_settings(session.batch.project), session.batch.name))
+              plan(session.journal, session.state_dir, state_settings(session.batch.project), session.batch.name,
+                   keep=(session.run_id,)))
     except (AgybatchError, OSError) as exc:
         print(f"agybatch: warning: retention: {exc}", file=sys.stderr)
 

@@ -2,7 +2,8 @@
 
 ``--watch`` redraws the table about once a second until the run has its
 verdict; on a terminal it redraws in place, elsewhere (a pipe, a log file) it
-prints only the tasks whose state changed.
+prints only the tasks whose state changed. ``--watch --json`` prints the
+``--json`` object each time something changed, one object a line.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def cmd_status(parser, argv, known) -> int:
         else:
             print("\n".join(table(data)))
         return 0
-    return watch(journal, run_id, sys.stdout.isatty() and not options.json)
+    if options.json:
+        return watch_json(journal, run_id)
+    return watch(journal, run_id, sys.stdout.isatty())
 
 
 def snapshot(journal, run_id: str) -> dict:
@@ -73,6 +76,21 @@ def watch(journal, run_id: str, redraw: bool) -> int:
         if data["exit_code"] is not None:
             if not redraw:
                 print(f"run {run_id}: {data['verdict']}")
+            return 0
+        time.sleep(WATCH_EVERY)
+
+
+def watch_json(journal, run_id: str) -> int:
+    """``--watch --json``: the run as one JSON line each time it changed, until it has a verdict."""
+    import json
+
+    shown = None
+    while True:
+        data = snapshot(journal, run_id)
+        if data != shown:
+            print(json.dumps(data), flush=True)
+            shown = data
+        if data["exit_code"] is not None:
             return 0
         time.sleep(WATCH_EVERY)
 

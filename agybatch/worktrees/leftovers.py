@@ -31,6 +31,8 @@ class Leftover:
     - ``locked`` (worktrees): the lock's reason (``""`` when none was given),
       None when it is not locked. ``agybatch: in use by a task`` means a task
       may be running in it; ``agybatch: kept: ...`` says why conclude kept it.
+    - ``operation`` (worktrees): a git operation left in progress in it (``a
+      rebase``), whose state (the commits still to apply) lives only there.
     """
 
     kind: str
@@ -41,6 +43,7 @@ class Leftover:
     dirty: Optional[bool] = None
     saved: Optional[bool] = None
     locked: Optional[str] = None
+    operation: Optional[str] = None
 
 
 def left_behind(repo, prefix: str = BRANCH_PREFIX, worktrees_root=None) -> list:
@@ -106,6 +109,8 @@ def _removable(item: Leftover) -> bool:
         return True  # conclude saved it and checked it clean before it began removing it
     if item.locked is not None and not item.locked.startswith(registry.KEPT):
         return False
+    if item.operation:  # a rebase's commits still to apply live only in the worktree
+        return False
     if not item.saved:
         return False
     return item.dirty is False or (item.dirty is None and not os.path.lexists(item.path))
@@ -126,8 +131,10 @@ def _delete(repo, item: Leftover) -> None:
 
 
 def _worktree(repo, entry: registry.Entry) -> Leftover:
-    dirty = None
-    if os.path.isdir(entry.path) and registry.inspect(repo, entry).complete:
+    dirty = operation = None
+    inside = registry.inspect(repo, entry) if os.path.isdir(entry.path) else registry.Inside(False)
+    if inside.complete:
+        operation = inside.operation
         try:
             dirty = registry.dirty(entry.path) or bool(registry.nested_repositories(entry.path))
         except WorktreeError:
@@ -139,7 +146,7 @@ def _worktree(repo, entry: registry.Entry) -> Leftover:
         except WorktreeError:
             pass  # a commit git cannot read: not known to be saved
     return Leftover("worktree", branch=entry.branch, tip=entry.head, path=entry.path, dirty=dirty, saved=saved,
-                    locked=entry.locked)
+                    locked=entry.locked, operation=operation)
 
 
 def _checked_out(repo, branch: str) -> bool:

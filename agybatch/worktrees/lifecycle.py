@@ -58,7 +58,7 @@ def parse_identity(text: str) -> tuple:
     return found.group(1), found.group(2)
 
 
-def add(repo, path, commit: str, *, timeout: float = TIMEOUT) -> Path:
+def add(repo, path, commit: str, *, timeout: float = TIMEOUT, fresh: bool = True) -> Path:
     """Make ``path`` a worktree of ``repo`` with ``commit`` checked out (detached); return its absolute path.
 
     It is ``git worktree add --detach --lock``: the worktree stays locked (so
@@ -75,6 +75,11 @@ def add(repo, path, commit: str, *, timeout: float = TIMEOUT) -> Path:
       wrote; anything else in it raises :class:`WorktreeError`;
     - ``path`` exists but is not a worktree of ``repo``: an empty folder is
       used, anything else raises :class:`WorktreeError` and is not touched.
+
+    ``fresh=False`` says a task may already have run in ``path`` (a retry):
+    then an unfinished worktree raises :class:`WorktreeError` instead of being
+    removed and added again, since what looks unfinished may be a task's work
+    with a broken ``.git`` link.
 
     Many threads or processes may add worktrees of one repository at once
     (each its own ``path``): a command that loses a race for one of git's locks
@@ -93,6 +98,9 @@ def add(repo, path, commit: str, *, timeout: float = TIMEOUT) -> Path:
                 raise WorktreeError(f"{path} is registered as a worktree of {repo} but is not a folder")
             elif registry.inspect(repo, entry).complete:
                 return path
+            elif not fresh:
+                raise WorktreeError(f"{path} is not a complete worktree of {repo} any more (its .git link, index "
+                                    "or HEAD is gone or replaced); kept as it is")
             else:
                 registry.discard_unfinished(repo, path, commit)
         elif os.path.lexists(path) and not _empty_folder(path):
