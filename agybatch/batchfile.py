@@ -5,7 +5,6 @@ the key (and the line where it can be found), raised before anything runs.
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -190,7 +189,7 @@ def _check_needs(check: Checker, tasks, index: dict) -> None:
             if need == task.label:
                 check.fail(f"task {task.label!r}", "needs itself", "needs", i)
             if need not in index:
-                hint = difflib.get_close_matches(need, list(index), n=1)
+                hint = _close(need, list(index), n=1)
                 suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
                 check.fail(f"task {task.label!r}", f"needs unknown task {need!r}{suggestion}", "needs", i)
     cycle = find_cycle({t.label: t.needs for t in tasks})
@@ -227,3 +226,11 @@ def batch_from_journal(run_row, project: Project, tasks: tuple) -> BatchSpec:
                                     "on_stalled", "poll", "backend_options", "tables") if k in settings},
         **{k: settings[k] for k in ("max_cost_usd", "max_tokens", "on_budget", "prices") if k in settings},
     )
+
+
+def _close(word, choices, n=1):
+    """``difflib.get_close_matches``, imported only when an error needs a "did you mean"."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=n)
+

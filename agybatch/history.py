@@ -12,7 +12,7 @@ before comparing), ``history`` (the window: runs looked at) and
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from .units import parse_duration
 
@@ -67,11 +67,20 @@ def settings_or_defaults(tables: dict) -> dict:
         return dict(DEFAULTS)
 
 
-class Usual(NamedTuple):
-    """A label's usual value: the median of ``runs`` earlier values."""
+class Usual:
+    """A label's usual value: the median of ``runs`` earlier values. (A plain class: ``agybatch
+    history`` should not pay for building attrs or named tuple classes.)"""
 
-    median: float
-    runs: int
+    __slots__ = ("median", "runs")
+
+    def __init__(self, median: float, runs: int) -> None:
+        self.median, self.runs = median, runs
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Usual) and (self.median, self.runs) == (other.median, other.runs)
+
+    def __repr__(self) -> str:
+        return f"Usual(median={self.median!r}, runs={self.runs!r})"
 
 
 def unusual(value: Optional[float], usual: Optional[Usual], conf: dict, floor: float = 0.0,

@@ -112,6 +112,7 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_batch ON runs(batch, started_at);
+CREATE INDEX IF NOT EXISTS task_outcomes ON tasks(run_id, outcome);
 """
 
 #: Columns added after the first release of the schema: (table, column, type, SQL that fills old rows).

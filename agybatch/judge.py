@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Optional
 
 from .errors import CannotTell
-from .formats import AUTO, EXIT_CODE, Judgement
+from .formats import Judgement
+from .states import AUTO, EXIT_CODE
 from .model import Outcome
 
 #: Judgement reasons of a format that found nothing to judge start with this.

@@ -17,7 +17,6 @@ and ``agybatch logs`` for a pruned run says the logs are gone.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -147,6 +146,8 @@ def _lsize(path) -> int:
 def _remove(path: Path) -> None:
     try:
         if path.is_dir() and not path.is_symlink():
+            import shutil
+
             shutil.rmtree(path)
         else:
             path.unlink()

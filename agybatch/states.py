@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import enum
 
+#: ``result`` values that are not result formats: judge by the exit code; pick the format from the command.
+EXIT_CODE, AUTO = "exit-code", "auto"
+
 
 class ExitCode(enum.IntEnum):
     """Exit codes of every ``agybatch`` command."""

@@ -13,7 +13,7 @@ from typing import Optional
 
 import attrs
 
-from .formats import AUTO, EXIT_CODE
+from .states import AUTO, EXIT_CODE
 from .model import Task
 from .validate import Checker
 

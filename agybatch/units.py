@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -116,12 +117,14 @@ def now() -> float:
 
 
 def iso(ts: float | None) -> str | None:
-    """ISO 8601 UTC for an epoch timestamp, or None."""
+    """ISO 8601 UTC for an epoch timestamp, to the millisecond (``2026-12-04T01:02:03.456Z``), or None."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    seconds = int(ts // 1)
+    micros = round((ts - seconds) * 1_000_000)  # as datetime.fromtimestamp rounds, then isoformat cuts
+    if micros == 1_000_000:
+        seconds, micros = seconds + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros // 1000:03d}Z"
 
 
 def parse_iso(text: str | None) -> float | None:

@@ -7,7 +7,6 @@ top to bottom as a list of rules.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from pathlib import Path
@@ -51,7 +50,7 @@ class Checker:
         return None
 
     def unknown(self, where, key, known, task_index=None):
-        hint = difflib.get_close_matches(key, sorted(known), n=1)
+        hint = _close(key, sorted(known), n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
         self.fail(where, f"unknown key {key!r}{suggestion}", key, task_index)
 
@@ -93,3 +92,11 @@ class Checker:
             options = ", ".join(repr(c) for c in choices)
             self.fail(where, f"{key} must be one of {options}, got {value!r}", key, task_index)
         return value
+
+
+def _close(word, choices, n=1):
+    """``difflib.get_close_matches``, imported only when an error needs a "did you mean"."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=n)
+

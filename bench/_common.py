@@ -106,8 +106,10 @@ def goal(met: bool) -> str:
 # -- projects and runs ------------------------------------------------------------
 
 def clean_env(**extra) -> dict:
-    """The caller's environment without AGYBATCH_* settings (plugins autoload as for a user)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGYBATCH_")}
+    """The caller's environment without AGYBATCH_* settings (plugins autoload as for a user), and with
+    bytecode caching on, as a user has it (``PYTHONDONTWRITEBYTECODE`` would make every start compile)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AGYBATCH_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

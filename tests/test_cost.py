@@ -118,7 +118,7 @@ def test_the_budget_stops_submission_at_the_task_that_reaches_it(project, tmp_pa
     assert result.code == 2, result
     assert [(label, t["outcome"]) for label, t in tasks.items()] == [
         ("t1", "succeeded"), ("t2", "succeeded"), ("t3", "succeeded"), ("t4", "skipped"), ("t5", "skipped")]
-    assert tasks["t4"]["reason"] == "budget reached ($1.00) before submission"
+    assert tasks["t4"]["reason"] == "budget reached ($1.00)"
     assert data["stopped_by"] == "budget" and data["cost_usd_total"] == pytest.approx(1.2)
 
 

@@ -45,7 +45,6 @@ import json
 import os
 import resource
 import selectors
-import shutil
 import signal
 import sys
 import time
@@ -256,7 +255,11 @@ class Supervisor:
     def _which(self, name: str, path: str, cwd: str) -> str:
         """``name`` looked up in ``path`` (from ``cwd``), remembering what was found."""
         key = (name, path, cwd)
-        program = self._programs.get(key) or shutil.which(name, path=path)
+        program = self._programs.get(key)
+        if program is None:
+            import shutil
+
+            program = shutil.which(name, path=path)
         if program is None:
             raise FileNotFoundError(2, "command not found", name)
         self._programs[key] = program

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 
 from agybatch import hookimpl
-from agybatch.formats import ResultFormat
 
 #: name -> (module, class) of each built-in format.
 FORMATS = {
@@ -20,15 +19,16 @@ FORMATS = {
 }
 
 
-class LazyFormat(ResultFormat):
-    """A built-in format whose module is imported on first use."""
+class LazyFormat:
+    """A built-in format whose module is imported on first use (it acts as the
+    :class:`~agybatch.formats.ResultFormat` it loads)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._format = None
 
     @property
-    def format(self) -> ResultFormat:
+    def format(self):
         """The format itself."""
         if self._format is None:
             module, cls = FORMATS[self.name]

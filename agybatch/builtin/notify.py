@@ -97,6 +97,8 @@ class Notifier:
 
     @hookimpl(wrapper=True)
     def on_session_start(self, session):
+        if session.batch.tables.get("notify") is None and getattr(self.config.option, "notify_to", None) is None:
+            return (yield)  # nothing to route: no sink to check, none to tell if the lock refuses the run
         from agybatch.sinks.base import missing_vars
 
         try:

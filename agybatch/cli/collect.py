@@ -4,8 +4,6 @@ from __future__ import annotations
 import attrs
 
 from ..errors import NoTasksError
-from ..plan import makespan, simulate
-from ..selection import select
 from ..units import format_duration
 from .common import print_json
 
@@ -19,6 +17,8 @@ def apply_selection(batch, options, journal):
             last_failed = {t["label"] for t in journal.tasks(last["run_id"]) if t["outcome"] != "succeeded"}
     if not (options.keyword or options.tags or last_failed is not None):
         return batch
+    from ..selection import select
+
     selected, _ = select(batch.tasks, options.keyword, options.tags or (), last_failed)
     if not selected:
         how = []
@@ -34,6 +34,8 @@ def apply_selection(batch, options, journal):
 
 def collect_only(batch, expected: dict, as_json: bool) -> int:
     """Print what would run, in order, with needs and expected times; submit nothing."""
+    from ..plan import makespan, simulate
+
     planned = simulate(batch.tasks, expected, batch.max_parallel, batch.stagger)
     total = makespan(planned)
     if as_json:

@@ -6,15 +6,9 @@ also one line unless ``AGYBATCH_DEBUG`` is set.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
-
-from .. import __version__
-from ..errors import AgybatchError, UsageError
-from ..states import ExitCode
-from ..units import non_negative, positive
 
 COMMANDS = {
     "run": ("agybatch.cli.run", "cmd_run", "fan out a batch, wait, join"),
@@ -31,85 +25,22 @@ COMMANDS = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def _global_options(parser, suppress: bool) -> None:
-    default = (lambda value: argparse.SUPPRESS) if suppress else (lambda value: value)
-    parser.add_argument("-p", dest="plugins", action="append", metavar="NAME", default=default([]),
-                        help="load plugin NAME (module or entry point); no:NAME blocks one")
-    parser.add_argument("-v", "--verbose", action="count", default=default(0), help="say more (repeatable)")
-    parser.add_argument("-q", "--quiet", action="count", default=default(0),
-                        help="-q: summary line only; -qq: errors only")
-    parser.add_argument("--color", choices=("auto", "yes", "no"), default=default("auto"),
-                        help="colour output (default: auto, only on a TTY)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="agybatch", description="Fan out long-running jobs, watch them, join them.")
-    parser.add_argument("--version", action="version", version=f"agybatch {__version__}")
-    _global_options(parser, suppress=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    subs = {}
-    for name, (_, _, help_text) in COMMANDS.items():
-        subs[name] = sub.add_parser(name, help=help_text, description=help_text)
-        _global_options(subs[name], suppress=True)
-    for name in ("run", "join", "status", "cancel", "history", "list", "plugins", "report", "prune", "worktrees"):
-        subs[name].add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    run = subs["run"]
-    run.add_argument("batch", metavar="PATH|NAME", help="batch folder, batch.toml, or NAME of batches/NAME/")
-    run.add_argument("--deadline", metavar="D", help="overall deadline, e.g. 60m")
-    run.add_argument("-j", "--max-parallel", type=non_negative, metavar="N", help="at most N jobs at once (0: no cap)")
-    run.add_argument("--backend", metavar="B", help="backend to use instead of [batch] backend")
-    run.add_argument("-k", dest="keyword", metavar="EXPR",
-                     help="only tasks whose label matches EXPR (substrings with and/or/not)")
-    run.add_argument("--tag", dest="tags", action="append", metavar="NAME", help="only tasks tagged NAME")
-    run.add_argument("--lf", "--last-failed", dest="last_failed", action="store_true",
-                     help="only the tasks that did not succeed in the batch's last run")
-    run.add_argument("--co", "--collect-only", dest="collect_only", action="store_true",
-                     help="list what would run, in order, with needs and expected times; submit nothing")
-    for name in ("run", "join"):
-        subs[name].add_argument("--cancel-on-interrupt", action="store_true",
-                                help="on SIGINT/SIGTERM cancel the jobs instead of leaving them running")
-    subs["join"].add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest unfinished run")
-    for name in ("status", "cancel"):
-        subs[name].add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest run")
-    logs = subs["logs"]
-    logs.add_argument("label", metavar="LABEL")
-    logs.add_argument("--run", dest="run_id", metavar="RUN_ID", help="default: the latest run with LABEL")
-    logs.add_argument("--tail", type=non_negative, metavar="N", help="only the last N lines")
-    logs.add_argument("-f", "--follow", action="store_true",
-                      help="stream the job's output until the task settles (exit 0 if it succeeded, else 1)")
-    subs["status"].add_argument("--watch", action="store_true",
-                                help="redraw about once a second until the run ends (non-TTY: print changes)")
-    subs["history"].add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
-    report = subs["report"]
-    report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest run")
-    report.add_argument("--html", metavar="PATH", help="write the self-contained HTML report to PATH")
-    report.add_argument("--junitxml", "--junit-xml", metavar="PATH", help="write JUnit XML to PATH")
-    prune = subs["prune"]
-    prune.add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
-    prune.add_argument("--keep-runs", type=positive, metavar="N", help="keep the files of the last N runs per batch")
-    prune.add_argument("--keep-days", type=non_negative, metavar="N", help="also keep runs newer than N days")
-    prune.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
-    trees = subs["worktrees"]
-    trees.add_argument("batch", nargs="?", metavar="BATCH", help="default: every batch")
-    trees.add_argument("--prune", action="store_true",
-                       help="delete merged branches and clean worktrees (never anything unmerged or dirty)")
-    trees.add_argument("--dry-run", action="store_true", help="with --prune: say what would go; delete nothing")
-    parser.subparsers = subs
-    return parser
-
-
 def main(argv=None) -> int:
     """Run ``agybatch`` with ``argv`` and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == ["--version"]:  # the one answer that needs nothing else: no parser, no imports
+        from .. import __version__
+
+        print(f"agybatch {__version__}")
+        return 0
+    from ..errors import AgybatchError
+    from ..states import ExitCode
+    from .parser import build_parser
+
     signal.signal(signal.SIGTERM, _interrupt)
     known = None
     try:
-        parser = build_parser()
+        parser = build_parser(_command_in(argv))
         known, _ = parser.parse_known_args(argv)
         if not known.command:
             parser.print_help(sys.stderr)
@@ -138,12 +69,24 @@ def main(argv=None) -> int:
         return int(ExitCode.INTERNAL_ERROR)
 
 
+def _command_in(argv) -> "str | None":
+    """The command ``argv`` names (its first word that is not an option, skipping the global options'
+    values), or None when there is none or it is not a command."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-p", "--color"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def _interrupt(signum, frame):
     """SIGTERM outside the runner's wait loop ends the command like Ctrl-C (exit 130)."""
     raise KeyboardInterrupt
 
 
-def finish_parse(parser, argv) -> argparse.Namespace:
+def finish_parse(parser, argv):
     """The full parse, after plugins had their ``addoption`` call; ``verbose`` becomes -q..-v."""
     options = parser.parse_args(argv)
     options.verbose = options.verbose - options.quiet

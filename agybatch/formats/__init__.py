@@ -26,8 +26,7 @@ __all__ = [
     "last_json_object", "one_line", "option_value", "program", "wants_json_output",
 ]
 
-#: ``result`` values that are not formats.
-EXIT_CODE, AUTO = "exit-code", "auto"
+from ..states import AUTO, EXIT_CODE  # noqa: E402  (``result`` values that are not formats)
 
 
 @attrs.frozen
