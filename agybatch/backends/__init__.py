@@ -104,6 +104,11 @@ class Backend:
         if task.command is None:
             raise ValueError("missing required key 'command'")
 
+    def prepare(self) -> None:
+        """Called once before a run or a join starts submitting: start now what the first submission
+        would otherwise wait for (the local backend starts its job supervisor), so that it starts
+        while the runner sets up. Trouble here is not an error: the submission reports it."""
+
     def submit(self, task: Task, key: str) -> JobStatus:
         """Start ``task`` and return its first status (with the job ID).
 

@@ -94,6 +94,13 @@ class LocalBackend(Backend):
             raise SubmitError("the job supervisor exited")
         return JobStatus(key, JobState.RUNNING, started_at=submitted)
 
+    def prepare(self) -> None:
+        """Start this runner's supervisor now: a Python interpreter's start overlaps the runner's own."""
+        try:
+            self._supervisor()
+        except SubmitError:
+            pass  # the first submission says why
+
     def _supervisor(self) -> SupervisorLink:
         """This runner's supervisor, started on first use (and again if it died)."""
         if self._link is not None and not self._link.alive:

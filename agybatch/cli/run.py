@@ -85,6 +85,8 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
     try:
         call_strict(pm, "on_session_start", session=session)
         started = True
+        if run_row is None or not _has_verdict(run_row):
+            backend.prepare()
         if new:
             journal.create_run(session.run_id, batch.name, batch.path, batch.backend, batch.settings(),
                                started_at, [(r.seq, r.label, r.task.to_dict()) for r in records])
