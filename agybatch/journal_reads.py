@@ -18,6 +18,16 @@ WORKSPACE_FIELDS = ("path", "repo", "base_commit", "branch", "state", "tip", "fi
                     "kept", "error")
 
 
+#: The history window: the last N finished runs of a batch, leaving one out, started before a time.
+WINDOW = ("(SELECT run_id, started_at FROM runs WHERE batch=? AND run_id IS NOT ? AND exit_code IS NOT NULL"
+          " AND started_at <= ? ORDER BY started_at DESC LIMIT ?)")
+
+
+def _window(batch: str, exclude_run, runs: int, before) -> tuple:
+    """The parameters of :data:`WINDOW`."""
+    return batch, exclude_run, float("inf") if before is None else before, runs
+
+
 class Ledgers:
     """The ``attempts`` and ``workspaces`` tables."""
 
@@ -108,12 +118,9 @@ class HistoryQueries:
             "     + COALESCE(a.output_tokens, 0) + COALESCE(a.thinking_tokens, 0))) AS tokens,"
             " COUNT(COALESCE(a.total_tokens, a.input_tokens, a.cached_input_tokens, a.output_tokens,"
             "     a.thinking_tokens)) AS counted"
-            " FROM attempts a"
-            " JOIN (SELECT run_id, started_at FROM runs WHERE batch=? AND run_id IS NOT ?"
-            "       AND exit_code IS NOT NULL AND started_at <= ?"
-            "       ORDER BY started_at DESC LIMIT ?) r ON r.run_id = a.run_id"
+            f" FROM attempts a JOIN {WINDOW} r ON r.run_id = a.run_id"
             " GROUP BY a.run_id, a.label ORDER BY MAX(r.started_at) DESC",
-            (batch, exclude_run, float("inf") if before is None else before, runs),
+            _window(batch, exclude_run, runs, before),
         )
         found: dict = {}
         for row in rows:
@@ -148,13 +155,10 @@ class HistoryQueries:
         about how long a label usually takes.
         """
         rows = self._read(
-            "SELECT t.label, t.ended_at - t.submitted_at AS took FROM tasks t"
-            " JOIN (SELECT run_id, started_at FROM runs WHERE batch=? AND run_id IS NOT ?"
-            "       AND exit_code IS NOT NULL AND started_at <= ?"
-            "       ORDER BY started_at DESC LIMIT ?) r ON r.run_id = t.run_id"
+            f"SELECT t.label, t.ended_at - t.submitted_at AS took FROM tasks t JOIN {WINDOW} r ON r.run_id = t.run_id"
             " WHERE t.outcome IN ('succeeded', 'failed') AND t.ended_at IS NOT NULL"
             " AND t.submitted_at IS NOT NULL ORDER BY r.started_at DESC",
-            (batch, exclude_run, float("inf") if before is None else before, runs),
+            _window(batch, exclude_run, runs, before),
         )
         found: dict = {}
         for row in rows:

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.agent_standins.standins import JSON_MODES, standin, standin_argv, standin_env
+from tests.agent_standins.standins import JSON_MODES, calls, standin, standin_argv, standin_env
 from tests.helpers.state import journal_rows
 
 
@@ -215,11 +215,6 @@ class Deaf(LocalBackend):
 def register_backends(register):
     register("deaf", Deaf)
 '''
-
-
-def calls(state) -> list:
-    path = state / "calls.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def events(project, kind: str) -> list:

@@ -5,24 +5,20 @@ local backend keeps them; tests/agent_standins/README.md lists the tokens.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
-from agybatch.builtin.agents import register_result_formats
 from agybatch.formats import ModelUsage
 from agybatch.model import Outcome
-from tests.agent_standins.standins import JSON_MODES, run_standin, standin_argv
+from tests.agent_standins.standins import JSON_MODES, calls, formats, judge
 
-FORMATS: dict = {}
-register_result_formats(FORMATS.__setitem__)
+FORMATS = formats()
 
 RESPONSE = "OK from the {} stand-in."
 #: One output mode per CLI, for what the formats handle alike in every mode.
 ONE_MODE_EACH = (("agy", "json"), ("claude", "stream-json"), ("gemini", "json"), ("codex", "jsonl"))
-NOW = 1_900_000_000.0
 
 
 @pytest.fixture
@@ -32,13 +28,6 @@ def state(tmp_path):
     return path
 
 
-def judge(cli, mode, prompt, tmp_path, *extra, state=None, now=NOW):
-    output, code = run_standin(standin_argv(cli, mode, prompt, *extra), tmp_path / "job.log", state)
-    return FORMATS[cli].judge(output, code, now=now), output, code
-
-
-def calls(state) -> list:
-    return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
 
 
 def test_the_agents_plugin_registers_the_four_formats():
@@ -48,9 +37,9 @@ def test_the_agents_plugin_registers_the_four_formats():
 
 def test_registering_imports_no_format_module():
     code = ("import sys; from agybatch.builtin.agents import register_result_formats as r; r(lambda n, f: None); "
-            "print(sorted(m for m in sys.modules if m.startswith('agybatch.formats.')))")
+            "print(sorted(m for m in sys.modules if m.startswith('agybatch.formats')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['agybatch.formats._json']"
+    assert out.strip() == "[]"  # a run without agent tasks never imports a format, nor their package
 
 
 # -- success and usage ------------------------------------------------------------------

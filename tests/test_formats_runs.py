@@ -1,7 +1,6 @@
 """Rate limits, resumed sessions, hangs, progress and bad flags, on real runs of the stand-ins."""
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -9,13 +8,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agybatch.builtin.agents import register_result_formats
 from agybatch.model import Outcome
-from tests.agent_standins.standins import run_standin, standin, standin_argv, standin_env
+from tests.agent_standins.standins import NOW, calls, formats, judge, run_standin, standin, standin_argv, standin_env
 
-FORMATS: dict = {}
-register_result_formats(FORMATS.__setitem__)
-NOW = 1_900_000_000.0
+FORMATS = formats()
 
 
 @pytest.fixture
@@ -25,13 +21,6 @@ def state(tmp_path):
     return path
 
 
-def judge(cli, mode, prompt, tmp_path, *extra, state=None, now=NOW):
-    output, code = run_standin(standin_argv(cli, mode, prompt, *extra), tmp_path / "job.log", state)
-    return FORMATS[cli].judge(output, code, now=now), output, code
-
-
-def calls(state) -> list:
-    return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
 
 
 def whole_hour_ahead() -> int:

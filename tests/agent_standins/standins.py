@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import subprocess
@@ -72,3 +73,29 @@ def run_standin(argv: list, log: Path, state=None, timeout: float = 30) -> tuple
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                               env=standin_env(state), timeout=timeout)
     return log.read_bytes().decode("utf-8", "replace"), proc.returncode
+
+
+#: A fixed clock for judging (epoch seconds), so that reset times come out the same every run.
+NOW = 1_900_000_000.0
+
+
+def formats() -> dict:
+    """The built-in result formats by name, as the ``agents`` plugin registers them."""
+    from agybatch.builtin.agents import register_result_formats
+
+    found: dict = {}
+    register_result_formats(found.__setitem__)
+    return found
+
+
+def judge(cli: str, mode: str, prompt: str, tmp_path: Path, *extra: str, state=None, now=NOW) -> tuple:
+    """Run a stand-in and judge its output with its CLI's format: ``(judgement, output, exit_code)``."""
+    output, code = run_standin(standin_argv(cli, mode, prompt, *extra), tmp_path / "job.log", state)
+    return formats()[cli].judge(output, code, now=now), output, code
+
+
+def calls(state) -> list:
+    """The invocations the stand-ins recorded in ``state`` (``calls.jsonl``), oldest first."""
+    path = Path(state) / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
