@@ -9,7 +9,8 @@ commit) under the system's temporary folder. Measured with
 - :func:`~agybatch.worktrees.conclude` of a task that changed nothing (a
   status check, then the worktree's removal), and of one that edited three
   files and made one (commit, branch, removal);
-- 12 adds at once (threads, the way a batch of 12 tasks starts), then their 12
+- 12 adds at once (threads: the most git's locks are contended; a runner adds one task's worktree at a
+  time, as it submits each task), then their 12
   concludes at once, one edited file each: wall time of all 12.
 
 Prints a table; without ``--no-write`` also hands in the ``## Worktrees``
@@ -191,7 +192,8 @@ What a git worktree per task (`workspace = "worktree"`) adds to each task, measu
 throw-away repository of {options.files:,} small Python files ({size / 1e6:.1f} MB, 100 to a folder, two folders
 deep, one commit; made in {made:.1f} s) on {fs}, git {git_version}. Each single figure is the median of
 {options.reps} repetitions, the parallel ones of {options.parallel_reps}; the {PARALLEL} adds at once run in
-threads, as a batch's {PARALLEL} tasks start; each add among them took {ms(parallel['each_add'])} (median).
+threads, the most git's own locks are contended (a runner adds one task's worktree at a time, as it
+submits each task, so a batch of {PARALLEL} pays {PARALLEL} single adds); each add among them took {ms(parallel['each_add'])} (median).
 Load average (1 min): {load}.
 
 | step | median | range | repetitions | per task |
