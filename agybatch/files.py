@@ -1,9 +1,12 @@
-"""Reading the end of a log file: what ``agybatch logs --tail``, failed-log capture and backends share."""
+"""Files in the state folder: owner-only folders, and reading the end of a log (what ``agybatch logs
+--tail``, failed-log capture and the backends share)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import Optional
+
+from .errors import JournalError
 
 
 def tail_file(path: Path, lines: Optional[int] = None, chunk: int = 65536) -> str:
@@ -24,3 +27,17 @@ def tail_file(path: Path, lines: Optional[int] = None, chunk: int = 65536) -> st
     text = data.decode("utf-8", "replace")
     parts = text.splitlines(keepends=True)
     return "".join(parts[-lines:]) if lines else ""
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents owner-only (0700); existing folders are left as they are."""
+    missing, folder = [], path
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    try:
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot create state folder: {exc.strerror}") from None
+    return path

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import JournalError
+from .files import ensure_private_dir  # noqa: F401 (its home was here; callers still import it from here)
 from .journal_reads import HistoryQueries, Ledgers
 
 SCHEMA = """
@@ -143,20 +144,6 @@ TASK_FIELDS = (
     "duration_label", "parks", "session_id", "response_excerpt", "result_reason", "check_run", "stop_outcome",
     "stop_reason",
 )
-def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` and its missing parents owner-only (0700); existing folders are left as they are."""
-    missing, folder = [], path
-    while not folder.is_dir() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    try:
-        for folder in reversed(missing):
-            folder.mkdir(mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise JournalError(f"{path}: cannot create state folder: {exc.strerror}") from None
-    return path
-
-
 class Journal(Ledgers, HistoryQueries):
     """The SQLite journal in ``<state>/journal.sqlite``.
 
