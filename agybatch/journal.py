@@ -15,124 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import JournalError
-from .files import ensure_private_dir  # noqa: F401 (its home was here; callers still import it from here)
+from .files import ensure_private_dir
 from .journal_reads import HistoryQueries, Ledgers
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    batch TEXT NOT NULL,
-    batch_path TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    exit_code INTEGER,
-    verdict TEXT,
-    poll_failures INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    joined_at REAL,
-    stopped_by TEXT,
-    pruned_at REAL
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    seq INTEGER NOT NULL,
-    label TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    phase TEXT NOT NULL DEFAULT 'pending',
-    submit_key TEXT,
-    job_id TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    state TEXT,
-    exit_code INTEGER,
-    submitted_at REAL,
-    started_at REAL,
-    ended_at REAL,
-    outcome TEXT,
-    reason TEXT,
-    log_path TEXT,
-    not_before REAL,
-    last_outcome TEXT,
-    duration_label TEXT,
-    parks INTEGER NOT NULL DEFAULT 0,
-    session_id TEXT,
-    response_excerpt TEXT,
-    result_reason TEXT,
-    check_run TEXT,
-    stop_outcome TEXT,
-    stop_reason TEXT,
-    PRIMARY KEY (run_id, label)
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT NOT NULL,
-    label TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    job_id TEXT,
-    outcome TEXT,
-    reason TEXT,
-    exit_code INTEGER,
-    submitted_at REAL,
-    ended_at REAL,
-    session_id TEXT,
-    input_tokens INTEGER,
-    cached_input_tokens INTEGER,
-    output_tokens INTEGER,
-    thinking_tokens INTEGER,
-    total_tokens INTEGER,
-    cost_usd REAL,
-    model TEXT,
-    unpriced INTEGER NOT NULL DEFAULT 0,
-    models TEXT,
-    PRIMARY KEY (run_id, label, attempt)
-);
-CREATE TABLE IF NOT EXISTS workspaces (
-    run_id TEXT NOT NULL,
-    label TEXT NOT NULL,
-    path TEXT NOT NULL,
-    repo TEXT NOT NULL,
-    base_commit TEXT NOT NULL,
-    branch TEXT NOT NULL,
-    state TEXT NOT NULL,
-    tip TEXT,
-    files INTEGER,
-    insertions INTEGER,
-    deletions INTEGER,
-    kept INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    PRIMARY KEY (run_id, label)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    label TEXT NOT NULL,
-    at REAL NOT NULL,
-    kind TEXT NOT NULL,
-    job_id TEXT,
-    state TEXT,
-    detail TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_batch ON runs(batch, started_at);
-CREATE INDEX IF NOT EXISTS task_outcomes ON tasks(run_id, outcome);
-"""
-
-#: Columns added after the first release of the schema: (table, column, type, SQL that fills old rows).
-ADDED_COLUMNS = (
-    ("tasks", "not_before", "REAL", None),
-    ("tasks", "last_outcome", "TEXT", None),
-    ("runs", "joined_at", "REAL",
-     "UPDATE runs SET joined_at = COALESCE(ended_at, started_at) WHERE exit_code IS NOT NULL"),
-    ("tasks", "duration_label", "TEXT", None),
-    ("tasks", "parks", "INTEGER NOT NULL DEFAULT 0", None),
-    ("tasks", "session_id", "TEXT", None),
-    ("tasks", "response_excerpt", "TEXT", None),
-    ("tasks", "result_reason", "TEXT", None),
-    ("tasks", "check_run", "TEXT", None),
-    ("tasks", "stop_outcome", "TEXT", None),
-    ("tasks", "stop_reason", "TEXT", None),
-    ("runs", "stopped_by", "TEXT", None),
-    ("runs", "pruned_at", "REAL", None),
-)
+from .journal_schema import SCHEMA, add_missing_columns
 
 #: Seconds a journal write waits for another process's write to finish.
 BUSY_TIMEOUT = 10.0
@@ -144,6 +29,8 @@ TASK_FIELDS = (
     "duration_label", "parks", "session_id", "response_excerpt", "result_reason", "check_run", "stop_outcome",
     "stop_reason",
 )
+
+
 class Journal(Ledgers, HistoryQueries):
     """The SQLite journal in ``<state>/journal.sqlite``.
 
@@ -174,7 +61,13 @@ class Journal(Ledgers, HistoryQueries):
         an empty one, as :class:`Journal` would make it."""
         if not (state_dir / "journal.sqlite").exists():
             return cls(state_dir)
-        return cls(state_dir, read_only=True)
+        try:
+            return cls(state_dir, read_only=True)
+        except JournalError:
+            if not os.access(state_dir, os.W_OK):
+                raise
+            # A runner may have just created the file and not its schema yet: make (or wait for) it.
+            return cls(state_dir)
 
     def _open_read_only(self, path: Path) -> None:
         self.path = path
@@ -204,8 +97,8 @@ class Journal(Ledgers, HistoryQueries):
                 if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.executescript(SCHEMA)
-                self._add_missing_columns()
+                self.db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+                add_missing_columns(self.db)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
@@ -213,21 +106,6 @@ class Journal(Ledgers, HistoryQueries):
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 time.sleep(random.uniform(0.005, 0.05))
-
-    def _add_missing_columns(self) -> None:
-        """Bring a journal written by an older agybatch up to the current columns (one transaction)."""
-        def missing():
-            return [(table, column, kind, fill) for table, column, kind, fill in ADDED_COLUMNS
-                    if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}]
-
-        if not missing():
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        for table, column, kind, fill in missing():
-            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            if fill:
-                self.db.execute(fill)
-        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()

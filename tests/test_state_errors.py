@@ -59,6 +59,47 @@ def test_processes_racing_to_create_the_journal_all_succeed(tmp_path):
     assert failures == []
 
 
+
+def test_a_journal_created_but_not_yet_laid_out_reads_as_empty(project):
+    # The instant after a runner creates journal.sqlite and before its tables exist.
+    project.state.mkdir()
+    (project.state / "journal.sqlite").touch()
+    result = project.run("history", "--json")
+    assert result.code == 0, result
+    assert result.json()["runs"] == []
+
+
+def _read_journal(folder, results):
+    from agybatch.journal import Journal
+
+    try:
+        journal = Journal.reader(folder)
+        journal.latest_run()
+        journal.close()
+        results.put("ok")
+    except Exception as exc:  # the assertion below shows what went wrong
+        results.put(repr(exc))
+
+
+def test_readers_racing_a_runner_that_creates_the_journal_all_succeed(tmp_path):
+    # `logs -f` or `status --watch` started just before `run`: they open the journal while it is made.
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    failures = []
+    for round_ in range(10):
+        folder = tmp_path / str(round_)
+        folder.mkdir()
+        results = ctx.Queue()
+        procs = [ctx.Process(target=_open_journal, args=(folder, results))]
+        procs += [ctx.Process(target=_read_journal, args=(folder, results)) for _ in range(2)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(30)
+        failures += [r for r in (results.get(timeout=5) for _ in procs) if r != "ok"]
+    assert failures == []
+
 #: The journal as the first release wrote it: no retries, no joined_at, no ledger of attempts.
 FIRST_SCHEMA = """
 CREATE TABLE runs (run_id TEXT PRIMARY KEY, batch TEXT NOT NULL, batch_path TEXT NOT NULL, backend TEXT NOT NULL,
