@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .journal import ensure_private_dir
+from .files import ensure_private_dir
 from .units import format_duration, safe_name
 
 #: Seconds between SIGTERM and SIGKILL for a check past its ``check_timeout``.

@@ -35,7 +35,7 @@ from typing import Optional
 
 from ..schedule import PollPolicy
 from ..errors import JournalError, SubmitError
-from ..journal import ensure_private_dir
+from ..files import ensure_private_dir
 from ..model import JobState, JobStatus
 from ..units import parse_duration
 from . import OUTPUT_HEAD, OUTPUT_TAIL, Backend, Output

@@ -102,7 +102,7 @@ def on_join(session, summary):
 
 def write_private(folder, name: str, text) -> object:
     """Write ``text`` to ``folder/name`` (0600; ``folder`` made 0700); refuses anything but a plain name."""
-    from agybatch.journal import ensure_private_dir
+    from agybatch.files import ensure_private_dir
 
     if not name or name in (".", "..") or "/" in name or "\0" in name:
         raise OSError(f"refusing unsafe file name {name!r}")

@@ -14,7 +14,7 @@ import time
 
 from agybatch import hookimpl
 from agybatch.errors import JournalError, LockHeldError
-from agybatch.journal import ensure_private_dir
+from agybatch.files import ensure_private_dir
 from agybatch.units import iso
 
 
