@@ -18,8 +18,8 @@ import pytest
 from tests.helpers.need import REQUIRE_ALL, strict
 from tests.helpers.waiting import wait_for
 
-#: The ``agy`` fixture: the agy CLI stand-in first on PATH of ``project``.
-pytest_plugins = ["tests.agy_fixtures"]
+#: ``agy`` (the agy CLI stand-in first on PATH of ``project``); ``repo`` and ``no_identity`` (git without identity).
+pytest_plugins = ["tests.agy_fixtures", "tests.worktree_fixtures"]
 
 
 class Result:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import struct
 import subprocess
 
-from report_fixtures import HOSTILE, MIXED, OUTCOMES, Page
 from tests.helpers.need import need_command
+from tests.report_fixtures import HOSTILE, MIXED, OUTCOMES, Page
+
 
 def chromium(tmp_path, url: str, *extra) -> subprocess.CompletedProcess:
     profile = tmp_path / "profile"

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from urllib.parse import unquote
 
-from report_fixtures import HOSTILE, MIXED, OUTCOMES, Page
+from tests.report_fixtures import HOSTILE, MIXED, OUTCOMES, Page
 
 
 def test_run_writes_one_page_with_a_bar_per_task_and_every_label_escaped(project):

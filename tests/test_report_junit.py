@@ -11,8 +11,8 @@ import pytest
 
 from agybatch.model import Outcome, RunSummary, TaskResult
 from agybatch.report import data, junit
-from report_fixtures import HOSTILE, MIXED, OUTCOMES
 from tests.helpers.need import need_command
+from tests.report_fixtures import HOSTILE, MIXED, OUTCOMES
 
 SCHEMAS = Path(__file__).parent / "schemas"
 #: Jenkins' JUnit schema (xunit-plugin junit-10.xsd, MIT; testcase properties allowed: see its header).

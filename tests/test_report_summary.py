@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 from agybatch.model import Outcome, RunSummary, TaskResult
-from agybatch.report import data, summary as render
+from agybatch.report import data
+from agybatch.report import summary as render
 from agybatch.sinks.notification import from_summary
-from report_fixtures import MIXED
+from tests.report_fixtures import MIXED
 
 BATCH = """
 [[task]]

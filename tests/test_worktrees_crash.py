@@ -15,11 +15,11 @@ import sys
 import time
 
 import pytest
-from worktree_fixtures import AGENT, commit_all, git, no_identity, repo  # noqa: F401
 
 from agybatch import worktrees
 from agybatch.worktrees import WorktreeError
 from agybatch.worktrees._registry import IN_USE, REMOVING
+from tests.worktree_fixtures import AGENT, commit_all, git
 
 BRANCH = "agybatch/nightly/run-1/{}"
 

@@ -8,10 +8,10 @@ import sys
 import threading
 
 import pytest
-from worktree_fixtures import AGENT, commit_all, git, no_identity, repo  # noqa: F401
 
 from agybatch import worktrees
 from agybatch.worktrees import Diffstat, WorktreeError
+from tests.worktree_fixtures import AGENT, commit_all, git
 
 BRANCH = "agybatch/nightly/run-1/{}"
 

@@ -6,10 +6,10 @@ import subprocess
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from worktree_fixtures import commit_all, git, no_identity, repo  # noqa: F401
 
 from agybatch import worktrees
 from agybatch.worktrees import NAME_MAX, WorktreeError
+from tests.worktree_fixtures import commit_all, git
 
 HOSTILE = [
     "../../etc", "a..b", "x.lock", "x.lock.lock", "-rf", "--force", "foo bar", "@{", "@", "a@{1}", "HEAD",

@@ -4,10 +4,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from worktree_fixtures import AGENT, commit_all, git, no_identity, repo  # noqa: F401
 
 from agybatch import worktrees
 from agybatch.worktrees._registry import IN_USE
+from tests.worktree_fixtures import AGENT, commit_all, git
 
 BRANCH = "agybatch/nightly/run-1/{}"
 
