@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import JournalError
 from .files import ensure_private_dir
 from .journal_reads import HistoryQueries, Ledgers
-from .journal_schema import SCHEMA, add_missing_columns
+from .journal_schema import add_missing_columns, create_tables
 
 #: Seconds a journal write waits for another process's write to finish.
 BUSY_TIMEOUT = 10.0
@@ -97,7 +97,7 @@ class Journal(Ledgers, HistoryQueries):
                 if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+                create_tables(self.db)
                 add_missing_columns(self.db)
                 return
             except sqlite3.OperationalError as exc:

@@ -5,6 +5,7 @@ it lacks (:func:`add_missing_columns`), so every agybatch reads every journal.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 
 SCHEMA = """
@@ -122,6 +123,15 @@ ADDED_COLUMNS = (
     ("runs", "stopped_by", "TEXT", None),
     ("runs", "pruned_at", "REAL", None),
 )
+
+
+def create_tables(db: sqlite3.Connection) -> None:
+    """Create what :data:`SCHEMA` names and the journal lacks, in one transaction (none if it lacks
+    nothing, so that opening a journal another process is writing to never waits for it)."""
+    names = set(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA))
+    if names <= {row[0] for row in db.execute("SELECT name FROM sqlite_master")}:
+        return
+    db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
 
 
 def add_missing_columns(db: sqlite3.Connection) -> None:
