@@ -191,6 +191,10 @@ class Journal(Ledgers, HistoryQueries):
         """Record what stopped the run early (``budget``), so that a ``join`` after a crash knows it."""
         self._write("UPDATE runs SET stopped_by=? WHERE run_id=?", (why, run_id))
 
+    def set_runner(self, run_id, runner: str) -> None:
+        """Record the process that runs (or joins) the run: :func:`agybatch.liveness.me`."""
+        self._write("UPDATE runs SET runner=? WHERE run_id=?", (runner, run_id))
+
     def mark_pruned(self, run_id, at) -> None:
         """Record that a run's files were removed by retention (its rows stay)."""
         self._write("UPDATE runs SET pruned_at=? WHERE run_id=?", (at, run_id))

@@ -122,6 +122,7 @@ ADDED_COLUMNS = (
     ("tasks", "stop_reason", "TEXT", None),
     ("runs", "stopped_by", "TEXT", None),
     ("runs", "pruned_at", "REAL", None),
+    ("runs", "runner", "TEXT", None),
 )
 
 

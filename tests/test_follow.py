@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 
 from tests.helpers.state import journal_rows
+from tests.helpers.waiting import wait_for
 
 TICKER = "import sys, time\nfor i in range(8):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.5)\nsys.exit(int(sys.argv[1]))\n"
 
@@ -91,3 +95,36 @@ def test_follow_shows_all_of_an_attempt_that_a_quick_retry_follows(project, tmp_
     assert follower.returncode == 0, err
     shown = [line for line in out.splitlines() if not line.startswith("---")]
     assert shown == [f"first {i}" for i in range(10)] + [f"second {i}" for i in range(10)]
+
+
+def test_follow_and_watch_say_the_runner_is_gone_and_end_when_a_join_settles_the_task(project, tmp_path):
+    gate = tmp_path / "gate"
+    job = (f"import os, time\nprint('waiting', flush=True)\nwhile not os.path.exists({str(gate)!r}):\n"
+           "    time.sleep(0.05)\nprint('through', flush=True)\n")
+    project.batch("b", f'[[task]]\nlabel = "t"\ncommand = ["python3", "-c", {json.dumps(job)}]\n')
+    runner = project.spawn("run", "b", "-q")
+    follow_err, watch_out = tmp_path / "follow.err", tmp_path / "watch.out"
+    with open(follow_err, "w") as err:
+        follower = subprocess.Popen(project.command("logs", "t", "-f"), cwd=project.root, env=project.env,
+                                    stdout=subprocess.PIPE, stderr=err, text=True, stdin=subprocess.DEVNULL)
+    assert follower.stdout.readline() == "waiting\n"  # the job runs and follow streams it
+    assert project.run("status", "--json").json()["runner"] == {"pid": runner.pid, "alive": True}
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait() == -signal.SIGKILL
+    with open(watch_out, "w") as out:
+        watcher = subprocess.Popen(project.command("status", "--watch"), cwd=project.root, env=project.env,
+                                   stdout=out, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    gone = f"(pid {runner.pid}) is gone"
+    wait_for(lambda: gone in follow_err.read_text(), what="logs -f saying the runner is gone")
+    wait_for(lambda: gone in watch_out.read_text(), what="status --watch saying the runner is gone")
+    assert project.run("status", "--json").json()["runner"] == {"pid": runner.pid, "alive": False}
+    assert gone in project.run("status").out
+    gate.touch()
+    assert project.run("join", "-q").code == 0
+    out, _ = follower.communicate(timeout=60)
+    assert follower.returncode == 0 and out == "through\n"
+    assert follow_err.read_text().count(gone) == 1
+    assert watcher.wait(timeout=60) == 0
+    lines = watch_out.read_text().splitlines()
+    assert sum(gone in line for line in lines) == 1 and lines[-1].endswith(": ok")
+    assert project.run("status", "--json").json()["runner"] is None  # a run with its verdict

@@ -4,7 +4,8 @@ Without ``--run`` it is the latest run that has the task. ``--follow``
 streams a running job's output like ``tail -f``: every line once, in order,
 a retry that starts later included; it waits for a task not submitted yet
 (and, without ``--run``, for a run that has it), and exits when the task
-settles: 0 if it succeeded, 1 otherwise. A run whose
+settles: 0 if it succeeded, 1 otherwise. If the run's runner is gone it says
+so once and goes on following, until ``agybatch join`` settles the task. A run whose
 logs retention removed says so (exit 4).
 """
 from __future__ import annotations
@@ -72,6 +73,7 @@ def follow(journal, backend, run_id: str, label: str) -> int:
     """Stream the task's output until it settles; its exit code (0 succeeded, 1 otherwise)."""
     out = _Output()
     job, offset = None, 0
+    told = None
     while True:
         task = next(t for t in journal.tasks(run_id) if t["label"] == label)
         settled = task["phase"] == "final"
@@ -84,7 +86,20 @@ def follow(journal, backend, run_id: str, label: str) -> int:
             offset = _drain(backend, job, offset, out)
         if settled:
             return 0 if task["outcome"] == "succeeded" else 1
+        gone = _gone_runner(journal.run(run_id))
+        if gone is not None and gone != told:
+            print(f"agybatch: the runner of run {run_id} (pid {gone}) is gone; the task settles once "
+                  "`agybatch join` picks the run up", file=sys.stderr)
+        told = gone
         time.sleep(FOLLOW_EVERY)
+
+
+def _gone_runner(row) -> int | None:
+    """The PID of the run's runner if it is certainly gone (so the task cannot settle until a join)."""
+    from ..liveness import check
+
+    who = check(row["runner"] if "runner" in row.keys() else None)
+    return who["pid"] if who and who["alive"] is False and row["exit_code"] is None else None
 
 
 def _drain(backend, job: str, offset: int, out) -> int:

@@ -119,6 +119,7 @@ def _execute(session, records, started_at: float, new: bool, run_row=None) -> in
 
 def _run(session, backend, records, started_at: float, new: bool):
     """Run (or resume) the batch to its verdict, journalled; the summary."""
+    from ..liveness import me
     from ..runner import Runner
 
     journal, config = session.journal, session.config
@@ -133,6 +134,7 @@ def _run(session, backend, records, started_at: float, new: bool):
         workspaces = Workspaces(session)
     if not new:
         journal.reopen_run(session.run_id)
+    journal.set_runner(session.run_id, me())
     runner = Runner(session, backend, records, started_at, cancel_on_interrupt=config.option.cancel_on_interrupt,
                     expected=usual_durations(journal, session.batch.name, session.run_id), formats=formats,
                     workspaces=workspaces)

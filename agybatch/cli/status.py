@@ -3,10 +3,12 @@
 ``--watch`` redraws the table about once a second until the run has its
 verdict; on a terminal it redraws in place, elsewhere (a pipe, a log file) it
 prints only the tasks whose state changed. ``--watch --json`` prints the
-``--json`` object each time something changed, one object a line.
+``--json`` object each time something changed, one object a line. An unfinished
+run whose runner is gone says so: it does not move until ``agybatch join``.
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -43,13 +45,34 @@ def snapshot(journal, run_id: str) -> dict:
     for task in tasks:
         if task["outcome"]:
             counts[task["outcome"]] += 1
-    return {**run_json(row), "counts": counts, "tasks": [_task_json(t) for t in tasks]}
+    return {**run_json(row), "runner": runner(row), "counts": counts, "tasks": [_task_json(t) for t in tasks]}
+
+
+def runner(row) -> dict | None:
+    """``{"pid", "alive"}`` of the process running an unfinished run (:func:`agybatch.liveness.check`);
+    None for a run with its verdict, or one that journalled no runner."""
+    from ..liveness import check
+
+    if row["exit_code"] is not None:
+        return None
+    return check(row["runner"] if "runner" in row.keys() else None)
+
+
+def runner_gone_line(run_id: str, data: dict) -> str | None:
+    """What to tell a watcher when the run's runner is gone (the run does not move until a join)."""
+    who = data.get("runner")
+    if not who or who["alive"] is not False:
+        return None
+    return f"run {run_id}: its runner (pid {who['pid']}) is gone; `agybatch join` finishes the run"
 
 
 def table(data: dict) -> list:
     """The lines of the status table."""
     lines = [f"run {data['run_id']} · batch {printable(data['batch'])} · {data['backend']} · {data['verdict']}"
              f" · started {data['started_at']}"]
+    gone = runner_gone_line(data["run_id"], data)
+    if gone:
+        lines.append(gone)
     for task in data["tasks"]:
         lines.append(_task_line(task))
         if task["log_path"] and task["outcome"] and task["outcome"] != "succeeded":
@@ -60,6 +83,7 @@ def table(data: dict) -> list:
 def watch(journal, run_id: str, redraw: bool) -> int:
     """Show the run until it has a verdict: redrawn in place on a terminal, else only what changed."""
     shown: dict = {}
+    told = None
     while True:
         data = snapshot(journal, run_id)
         if redraw:
@@ -67,6 +91,10 @@ def watch(journal, run_id: str, redraw: bool) -> int:
         else:
             if not shown:
                 print(table(data)[0])
+            gone = runner_gone_line(run_id, data)
+            if gone and gone != told:
+                print(gone)
+            told = gone
             for task in data["tasks"]:
                 line = _task_line(task)
                 if shown.get(task["label"]) != line:
@@ -82,8 +110,6 @@ def watch(journal, run_id: str, redraw: bool) -> int:
 
 def watch_json(journal, run_id: str) -> int:
     """``--watch --json``: the run as one JSON line each time it changed, until it has a verdict."""
-    import json
-
     shown = None
     while True:
         data = snapshot(journal, run_id)
