@@ -174,3 +174,22 @@ def test_follow_of_a_pruned_run_says_the_logs_are_gone(project):
         assert project.run("run", "nightly", "-q").code == 2
     result = project.run("logs", "fails", "--run", run_ids(project)[0], "-f")
     assert result.code == 4 and "removed by retention" in result.err and result.err.count("\n") == 1, result
+
+
+def test_the_report_of_a_pruned_run_shows_no_log_that_is_gone(project, tmp_path):
+    (project.root / "agybatch.toml").write_text("[state]\nkeep_runs = 1\n")
+    project.batch("nightly", BATCH)
+    for night in range(2):
+        assert project.run("run", "nightly", "-q").code == 2
+    old, recent = run_ids(project)
+    text = project.run("report", old)
+    assert text.code == 0 and "removed by retention" in text.out, text
+    assert "log:" not in text.out  # no path that leads nowhere
+    data = project.run("report", old, "--json").json()
+    assert [t["log_path"] for t in data["tasks"]] == [None, None]
+    page = tmp_path / "old.html"
+    assert project.run("report", old, "--html", page).code == 0
+    assert "Retention removed this run" in page.read_text() and ".log" not in page.read_text()
+    kept_log = project.run("report", recent, "--json").json()["tasks"][1]["log_path"]
+    assert kept_log and os.path.exists(kept_log)  # the run retention kept still names its log
+    assert "removed by retention" not in project.run("report", recent).out

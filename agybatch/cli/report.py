@@ -60,5 +60,7 @@ def print_summary(report, options) -> None:
         state = "unfinished (no verdict yet)" if report.unfinished else \
             f"{summary.verdict} (exit {int(summary.exit_code)})"
         print(f"run {summary.run_id} · batch {printable(summary.batch)} · {summary.backend} · {state}")
+        if report.logs_removed:
+            print("its logs were removed by retention ([state] keep_runs, keep_days); its outcomes stay")
     for line in terminal_lines(summary, paint, options.verbose):
         print(line)

@@ -44,6 +44,8 @@ class Report:
     :ivar attempts: ``{label: [Attempt, ...]}`` for tasks that were retried.
     :ivar unfinished: the run has no verdict in the journal (still running,
         or its runner died; ``agybatch join`` finishes it).
+    :ivar logs_removed: retention removed the run's files; the tasks' ``log_path``
+        is None where the log went with them.
     :ivar host: the machine the report was made on.
     :ivar generated_at: when the report was made.
     """
@@ -52,6 +54,7 @@ class Report:
     usual: dict = attrs.field(factory=dict)
     attempts: dict = attrs.field(factory=dict)
     unfinished: bool = False
+    logs_removed: bool = False
     host: str = ""
     generated_at: float = attrs.field(factory=time.time)
 
@@ -165,7 +168,13 @@ def from_journal(journal, run_id: str) -> Report:
     from ..ledger import attach
 
     summary = attach(summary_from_rows(run_row, journal.tasks(run_id)), journal)
-    return build(summary, journal, run_row, unfinished=run_row["exit_code"] is None)
+    report = build(summary, journal, run_row, unfinished=run_row["exit_code"] is None)
+    if "pruned_at" in run_row.keys() and run_row["pruned_at"]:
+        report.logs_removed = True
+        for task in summary.tasks:
+            if task.log_path and not os.path.exists(task.log_path):
+                task.log_path = None
+    return report
 
 
 def _host() -> str:

@@ -123,6 +123,8 @@ def _header(report) -> str:
     elif summary.interrupted:
         notes.append(f"The run was interrupted; its jobs kept running. "
                      f"<code>agybatch join {escape(summary.run_id)}</code> re-attaches.")
+    if report.logs_removed:
+        notes.append("Retention removed this run's logs ([state] keep_runs, keep_days); its outcomes stay.")
     for error in summary.plugin_errors:
         notes.append(escape(printable(error)))
     note_html = "".join(f'<p class="note">{n}</p>' for n in notes)
