@@ -1,7 +1,8 @@
 """The runner's end of its job supervisor (:mod:`agybatch.backends._supervisor`).
 
-The supervisor runs as ``python -I -S _supervisor.py EVENTS`` in a new session:
-a small interpreter started once per runner, so the runner itself never forks.
+The supervisor runs as ``python -I -S -c BOOT FOLDER EVENTS`` in a new session
+(:data:`~agybatch.backends._supervisor.BOOT`): a small interpreter started once
+per runner, so the runner itself never forks.
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ class SupervisorLink:
     def __init__(self, events_path) -> None:
         req_r, self.requests = os.pipe()
         self.replies, rep_w = os.pipe()
-        script = os.path.abspath(_supervisor.__file__)
+        folder = os.path.dirname(os.path.abspath(_supervisor.__file__))
+        argv = [sys.executable, "-I", "-S", "-c", _supervisor.BOOT, folder, os.path.abspath(events_path)]
         try:
             self.pid = os.posix_spawn(
-                sys.executable, [sys.executable, "-I", "-S", script, os.path.abspath(events_path)], dict(os.environ),
+                sys.executable, argv, dict(os.environ),
                 file_actions=[(os.POSIX_SPAWN_DUP2, req_r, 0), (os.POSIX_SPAWN_DUP2, rep_w, 1),
                               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
                 setsid=True, setsigmask=_supervisor.HANDLED,

@@ -1,6 +1,6 @@
 """The job supervisor: one detached process that starts, watches and ends a runner's local jobs.
 
-The local backend starts it once per runner (``python -I -S _supervisor.py
+The local backend starts it once per runner (``python -I -S -c BOOT FOLDER
 EVENTS``, in a new session; :class:`agybatch.backends._link.SupervisorLink`
 is the runner's end) and sends it jobs on stdin, one JSON object a line: the
 job's ``log`` path and its ``argv``, ``cwd``, ``env`` additions, ``timeout``
@@ -46,14 +46,16 @@ import os
 import resource
 import selectors
 import signal
-import sys
 import time
 
 if __package__:
     from ._joboutput import CappedLog
-else:  # run as a script: ``python -I -S`` puts no folder on sys.path
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+else:  # started by BOOT, with this folder first on sys.path
     from _joboutput import CappedLog
+
+#: What ``python -I -S -c BOOT FOLDER EVENTS`` runs: this module imported from FOLDER, whose bytecode is
+#: cached like any module's (a script given by path is compiled at every start), then :func:`main`.
+BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import _supervisor; _supervisor.main(sys.argv[2])"
 
 #: Name endings of a job's files next to each other in the jobs folder.
 LOG, CANCEL = ".log", ".cancel"
@@ -394,6 +396,7 @@ def _drain(fd: int) -> bytes:
         data += chunk
 
 
-if __name__ == "__main__":
+def main(events_path: str) -> None:
+    """Serve the jobs sent on stdin, appending their events to ``events_path``; see the module docstring."""
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-    Supervisor(sys.argv[1]).serve()
+    Supervisor(events_path).serve()
