@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 
 def me() -> str:
     """This process, as the journal's ``runs.runner`` holds it."""
     pid = os.getpid()
-    return json.dumps({"host": socket.gethostname(), "pid": pid, "start": _start_time(pid)})
+    return json.dumps({"host": os.uname().nodename, "pid": pid, "start": _start_time(pid)})
 
 
 def check(runner: str | None) -> dict | None:
@@ -25,7 +24,7 @@ def check(runner: str | None) -> dict | None:
         host, pid, start = who["host"], int(who["pid"]), who.get("start")
     except (ValueError, TypeError, KeyError):
         return None
-    if host != socket.gethostname():
+    if host != os.uname().nodename:
         return {"pid": pid, "alive": None}
     try:
         os.kill(pid, 0)
