@@ -107,11 +107,14 @@ def _register_file(pm, path: Path, origins) -> None:
     module_name = f"agybatch_batchconf_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the batch folder
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         line = _line_in(exc, path)
         raise UsageError(f"{path}{':' + str(line) if line else ''}: plugin failed to load: {_brief(exc)}") from None
+    finally:
+        sys.dont_write_bytecode = dont_write
     sys.modules[module_name] = module
     pm.register(module, "batchconf")
     origins["batchconf"] = f"local ({path})"

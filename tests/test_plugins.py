@@ -60,6 +60,15 @@ def test_batchconf_sees_every_hook_after_the_journal(project):
     assert log[-1] == ["end", 2]
 
 
+def test_loading_batchconf_writes_no_bytecode_into_the_batch_folder(project):
+    folder = project.batch("b", BATCH, **{"batchconf.py": RECORDER})
+    project.env = {k: v for k, v in project.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    result = project.run("run", "b", env={"HOOK_LOG": str(project.root / "hooks.log")})
+    assert result.code == 2, result
+    assert hook_log(project)[-1] == ["end", 2], "batchconf.py was loaded"
+    assert sorted(p.name for p in folder.iterdir()) == ["batch.toml", "batchconf.py"]
+
+
 def test_dash_p_loads_a_module_and_no_blocks_builtins(project, tmp_path):
     plugdir = tmp_path / "plugs"
     plugdir.mkdir()
