@@ -5,16 +5,16 @@ the key (and the line where it can be found), raised before anything runs.
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import attrs
-
+from . import taskspec
 from .manager import load
 from .prices import check_prices
 from .project import Project, load_toml
 from .schedule import PollPolicy
-from . import taskspec
 from .taskspec import INHERITED_KEYS, TaskContext, inherited
 from .template import apply_templates
 from .validate import Checker
@@ -30,7 +30,7 @@ BUDGET_ACTIONS = ("finish", "cancel")
 PROJECT_ONLY = ("plugins", "state")
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class BatchSpec:
     """A validated batch, ready to run. ``tables`` holds the plugin-owned tables (e.g. ``notify``)."""
 
@@ -46,10 +46,10 @@ class BatchSpec:
     max_cost_usd: Optional[float] = None
     max_tokens: Optional[int] = None
     on_budget: str = "finish"
-    prices: dict = attrs.field(factory=dict)
-    poll: dict = attrs.field(factory=dict)
-    backend_options: dict = attrs.field(factory=dict)
-    tables: dict = attrs.field(factory=dict)
+    prices: dict = field(default_factory=dict)
+    poll: dict = field(default_factory=dict)
+    backend_options: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
     tasks: tuple = ()
 
     @property
@@ -58,7 +58,7 @@ class BatchSpec:
 
     def poll_policy(self, defaults: PollPolicy) -> PollPolicy:
         """The batch's ``[batch.poll]`` over a backend's own defaults."""
-        return attrs.evolve(defaults, **self.poll)
+        return dataclasses.replace(defaults, **self.poll)
 
     def settings(self) -> dict:
         """The run-level settings as plain data, for the journal."""
@@ -169,7 +169,7 @@ def load_batch(path: Path, project: Project, backends, tables: dict, overrides: 
 
     ctx = TaskContext(folder=path.parent, root=project.root, backend=backend_cls, formats=formats or {})
     base = {"max_log_size": state_settings(project).max_log_size}
-    ctx = attrs.evolve(ctx, defaults=inherited(check, "[batch]", batch, None, ctx, base))
+    ctx = dataclasses.replace(ctx, defaults=inherited(check, "[batch]", batch, None, ctx, base))
     tasks = tuple(taskspec.task(check, raw, i, ctx) for i, raw in enumerate(raw_tasks))
     tasks = apply_templates(check, tasks, raw_tasks, batch.get("vars", {}))
     seen: dict[str, int] = {}

@@ -14,18 +14,17 @@ uses the runner's journal, records and outbox):
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 
-import attrs
-
 from .checks import CheckRun, check_files, write_output
+from .formats import option_value
 from .judge import judge
 from .model import JobState, JobStatus, Outcome
 from .outcomes import after_attempt
 from .records import TaskRecord
-from .formats import option_value
 from .units import format_usd
 from .usage import from_judgement
 
@@ -155,7 +154,7 @@ class Endings:
 
 
 def _models_json(models) -> str:
-    return json.dumps([attrs.asdict(m) for m in models])
+    return json.dumps([dataclasses.asdict(m) for m in models])
 
 
 def _environ() -> dict:

@@ -1,14 +1,14 @@
 """The data agybatch passes around: tasks, job states, outcomes and the run summary."""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Optional
-
-import attrs
 
 from .states import OUTCOME_ORDER, ExitCode, JobState, Outcome  # noqa: F401 (the model's public names)
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Task:
     """One task of a batch, as validated from ``batch.toml``.
 
@@ -36,8 +36,8 @@ class Task:
     command: Any = None
     timeout: Optional[float] = None
     cwd: str = "."
-    env: dict = attrs.field(factory=dict)
-    options: dict = attrs.field(factory=dict)
+    env: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
     needs: tuple = ()
     tags: tuple = ()
     retries: int = 0
@@ -57,7 +57,7 @@ class Task:
     commit_author: Optional[str] = None
 
     def to_dict(self) -> dict:
-        data = attrs.asdict(self)
+        data = dataclasses.asdict(self)
         for key, value in data.items():
             if isinstance(value, tuple):
                 data[key] = list(value)
@@ -65,11 +65,11 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Task":
-        known = attrs.fields_dict(cls)
+        known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class JobStatus:
     """A backend's report on one job. Times are epoch seconds, or None when unknown."""
 
@@ -81,7 +81,7 @@ class JobStatus:
     reason: Optional[str] = None
 
 
-@attrs.define
+@dataclass
 class TaskResult:
     """The joined result of one task: what ``--json`` reports in ``tasks``.
 
@@ -138,7 +138,7 @@ def verdict_for(outcomes) -> tuple[ExitCode, str]:
     return ExitCode.PARTIAL, "partial"
 
 
-@attrs.define
+@dataclass
 class RunSummary:
     """Everything known about a run at join time; ``to_json()`` is the ``--json`` object."""
 
@@ -147,10 +147,10 @@ class RunSummary:
     backend: str
     started_at: float
     ended_at: Optional[float]
-    tasks: list = attrs.field(factory=list)
+    tasks: list = field(default_factory=list)
     interrupted: bool = False
     poll_failures: int = 0
-    plugin_errors: list = attrs.field(factory=list)
+    plugin_errors: list = field(default_factory=list)
     stopped_by: Optional[str] = None
 
     @property

@@ -13,15 +13,14 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
-
-import attrs
 
 from .model import Outcome
 from .units import format_duration
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Decision:
     """``kind`` is ``finish``, ``retry`` or ``park``; ``at`` when to submit again; ``detail`` says why."""
 

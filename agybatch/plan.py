@@ -7,15 +7,14 @@ history, or that waits for one, has an unknown finish.
 from __future__ import annotations
 
 import heapq
-
-import attrs
+from dataclasses import dataclass
 
 from .model import Outcome
 from .queue import TaskQueue
 from .records import TaskRecord
 
 
-@attrs.define
+@dataclass
 class Planned:
     """One task in the plan; times are seconds from the start, None when unknown."""
 

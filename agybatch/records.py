@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Optional
-
-import attrs
 
 from .model import JobState, Outcome, Task, TaskResult
 from .states import where
@@ -19,7 +18,7 @@ OUTCOME_OF = {
 }
 
 
-@attrs.define
+@dataclass
 class TaskRecord:
     """Where one task stands: ``phase`` is pending, intent, submitted, checking or final.
 

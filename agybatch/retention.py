@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-
-import attrs
 
 from .taskspec import DEFAULT_MAX_LOG_SIZE, MIN_LOG_SIZE
 from .validate import Checker
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class StateSettings:
     """The validated ``[state]`` table."""
 
@@ -58,7 +57,7 @@ def state_settings(project) -> StateSettings:
     return StateSettings(**found)
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Pruned:
     """One run whose files a prune removes (or, dry, would remove)."""
 

@@ -14,6 +14,7 @@ then **decided** (finish, retry or park; :mod:`agybatch.outcomes`).
 """
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import time
@@ -215,15 +216,13 @@ class Runner(Stopping, Endings):
 
     def _attempt_task(self, rec: TaskRecord):
         """The task as this attempt runs it: ``{previous_session}`` filled, in its worktree if it has one."""
-        import attrs
-
         task = rec.task
         command = with_budget(submit_argv(task.command, rec.session_id if rec.attempts > 1 else None), task,
                               choose(task, self.backend, self.formats)[0])
-        task = attrs.evolve(task, command=command) if command is not task.command else task
+        task = dataclasses.replace(task, command=command) if command is not task.command else task
         if self.workspaces is not None and task.workspace == "worktree":
-            task = attrs.evolve(task, cwd=self.workspaces.prepare(rec),
-                                env={**task.env, "AGYBATCH_BASE_COMMIT": task.base_commit})
+            task = dataclasses.replace(task, cwd=self.workspaces.prepare(rec),
+                                       env={**task.env, "AGYBATCH_BASE_COMMIT": task.base_commit})
         return task
 
     def _watch_job(self, rec: TaskRecord) -> None:

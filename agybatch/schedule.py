@@ -10,10 +10,10 @@ as a safety net for jobs that end early.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-import attrs
 
-@attrs.frozen
+@dataclass(frozen=True)
 class PollPolicy:
     """Capped exponential backoff: wait ``initial``, multiply by ``factor``, never above ``max``."""
 

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
-
-import attrs
 
 from .batchfile import BatchSpec
 from .project import Project
 
 
-@attrs.define
+@dataclass
 class Config:
     """One invocation of ``agybatch``: parsed options, the project and the plugin manager.
 
@@ -23,7 +22,7 @@ class Config:
     option: argparse.Namespace
     pluginmanager: Any
     project: Optional[Project] = None
-    plugin_origins: dict = attrs.field(factory=dict)
+    plugin_origins: dict = field(default_factory=dict)
 
     @property
     def hook(self):
@@ -37,7 +36,7 @@ class Config:
         return project.state_dir
 
 
-@attrs.define
+@dataclass
 class Session:
     """One run of a batch (or one ``join`` of it), as hooks see it.
 
@@ -56,7 +55,7 @@ class Session:
     journal: Any = None
     backend: Any = None
     resumed: bool = False
-    stash: dict = attrs.field(factory=dict)
+    stash: dict = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:

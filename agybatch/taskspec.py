@@ -8,13 +8,12 @@ a task's own value wins. Every problem is reported through the batch file's
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import attrs
-
-from .states import AUTO, EXIT_CODE
 from .model import Task
+from .states import AUTO, EXIT_CODE
 from .validate import Checker
 
 RETRY_KEYS = {"retries", "retry_backoff", "retry_on"}
@@ -33,7 +32,7 @@ MIN_LOG_SIZE = 1024
 DEFAULT_MAX_LOG_SIZE = 100 * 10**6
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class TaskContext:
     """What validating a task needs besides the task: where the batch is and what is registered.
 
@@ -46,8 +45,8 @@ class TaskContext:
     root: Path
     backend: type
     formats: dict
-    defaults: dict = attrs.field(factory=dict)
-    refs: dict = attrs.field(factory=dict)
+    defaults: dict = field(default_factory=dict)
+    refs: dict = field(default_factory=dict)
 
 
 def inherited(check: Checker, where: str, raw: dict, index: Optional[int], ctx: TaskContext,

@@ -38,9 +38,8 @@ empty or not, as they always were.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-
-import attrs
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PLACEHOLDER = re.compile(r"\{\{(" + _NAME + r")\}\}|\{(" + _NAME + r")\}")
@@ -132,5 +131,5 @@ def apply_templates(check, tasks: tuple, raw_tasks: list, batch_vars) -> tuple:
             known = ", ".join(sorted(fields))  # includes the ones filled at submission
             check.fail(where, f"command has unknown placeholder {{{exc.args[0]}}} (known: {known}; "
                               f"write {{{{{exc.args[0]}}}}} for a literal {{{exc.args[0]}}})", "command", index)
-        filled.append(attrs.evolve(task, command=command))
+        filled.append(dataclasses.replace(task, command=command))
     return tuple(filled)

@@ -9,9 +9,9 @@ the sum of the counts it reported when it printed no total.
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Optional
-
-import attrs
 
 from .prices import cost
 
@@ -24,7 +24,7 @@ def _sum(values) -> Optional[float]:
     return sum(known) if known else None
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Usage:
     """Usage of one attempt, or the sum of several.
 
@@ -73,8 +73,8 @@ def from_judgement(judgement, model: Optional[str], prices: dict) -> Optional[Us
     priced = []
     for part in judgement.usage:
         if part.model is None and model is not None:
-            part = attrs.evolve(part, model=model)
-        priced.append(attrs.evolve(part, cost_usd=cost(part, prices), total_tokens=_tokens(part)))
+            part = dataclasses.replace(part, model=model)
+        priced.append(dataclasses.replace(part, cost_usd=cost(part, prices), total_tokens=_tokens(part)))
     return total(Usage(**{name: getattr(p, name) for name in TOKEN_FIELDS}, cost_usd=p.cost_usd, model=p.model,
                        unpriced=p.cost_usd is None and bool(_tokens(p)), models=(p,)) for p in priced)
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from typing import Optional
 
-import attrs
 
-
-@attrs.frozen
+@dataclass(frozen=True)
 class WorkspaceResult:
     """What became of a task's worktree, as summaries show it.
 

@@ -6,10 +6,9 @@ journal; a backend only talks to the thing that runs jobs.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
-
-import attrs
 
 from ..errors import CannotTell
 from ..model import JobStatus, Task
@@ -20,7 +19,7 @@ OUTPUT_HEAD = 256 * 1024
 OUTPUT_TAIL = 2 * 1024 * 1024
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class BackendContext:
     """What a backend is given: the run's ID, its folders and ``[batch.<name>]`` options."""
 
@@ -28,10 +27,10 @@ class BackendContext:
     state_dir: Path
     run_dir: Path
     batch_folder: Path
-    options: dict = attrs.field(factory=dict)
+    options: dict = field(default_factory=dict)
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Output:
     """A piece of a job's output, as :meth:`Backend.read_from` returns it.
 

@@ -41,9 +41,8 @@ Why the rows hold:
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Optional
-
-import attrs
 
 from ..model import JobState, JobStatus
 
@@ -59,7 +58,7 @@ class Then(enum.Enum):
     VOID = "void the job, then decide again"  #: row 8
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Facts:
     """What the runner knows about one job.
 

@@ -11,9 +11,8 @@ import json
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from typing import Optional
-
-import attrs
 
 from ..errors import AgybatchError
 from ..model import JobState, JobStatus
@@ -46,7 +45,7 @@ class OutputError(ValueError):
     """The CLI's output is not what its interface documents."""
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class CallResult:
     """One finished (or timed-out) CLI call."""
 

@@ -28,12 +28,13 @@ to exactly those sinks.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from agybatch import hookimpl
 from agybatch.errors import LockHeldError, UsageError
-from agybatch.states import ExitCode
 from agybatch.manager import call_hook, registered
+from agybatch.states import ExitCode
 
 
 @hookimpl
@@ -157,8 +158,6 @@ class Notifier:
                 self.error(summary.plugin_errors, f"notify failed: {type(exc).__name__}: {exc}")
 
     def send_join(self, session, summary) -> None:
-        import attrs
-
         from agybatch.sinks.notification import event_for, from_summary
 
         routing = self.routing(session)
@@ -167,7 +166,7 @@ class Notifier:
         if not names:
             return
         usual = session.stash.get("durations.usual", {})
-        notification = attrs.evolve(from_summary(summary, event, usual), sinks=names)
+        notification = dataclasses.replace(from_summary(summary, event, usual), sinks=names)
         self.deliver(session, notification, summary.plugin_errors)
 
     @hookimpl
@@ -179,14 +178,12 @@ class Notifier:
 
     def send_alarm(self, session, notification) -> None:
         """Route a notification of a run that never got a verdict (``lock_held``, ``internal_error``)."""
-        import attrs
-
         try:
             names = self.targets(self.routing(session), notification.event, notification.event)
         except (ValueError, UsageError):  # the [notify] table itself is what went wrong
             return
         if names:
-            self.deliver(session, attrs.evolve(notification, sinks=names), [])
+            self.deliver(session, dataclasses.replace(notification, sinks=names), [])
 
     def deliver(self, session, notification, errors: list) -> None:
         """Call ``on_notify`` and report which of the routed sinks delivered."""

@@ -1,7 +1,7 @@
 """Task selection for ``run`` (``-k``, ``--tag``, ``--lf``) and the ``--collect-only`` listing."""
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from ..errors import NoTasksError
 from ..units import format_duration
@@ -29,7 +29,7 @@ def apply_selection(batch, options, journal):
         if last_failed is not None:
             how.append("--lf (every task succeeded in the last run)")
         raise NoTasksError(f"{batch.path}: no task selected by {' and '.join(how)}")
-    return attrs.evolve(batch, tasks=tuple(selected))
+    return dataclasses.replace(batch, tasks=tuple(selected))
 
 
 def collect_only(batch, expected: dict, as_json: bool) -> int:

@@ -8,7 +8,7 @@ remove. A prune killed halfway is finished by the next one.
 """
 from __future__ import annotations
 
-import attrs
+import dataclasses
 
 from ..retention import plan, prune, state_settings, unfinished_runs
 from ..units import format_size, iso, printable
@@ -21,7 +21,7 @@ def cmd_prune(parser, argv, known) -> int:
     project = project_from_cwd()
     settings = state_settings(project)
     overrides = {"keep_runs": options.keep_runs, "keep_days": options.keep_days}
-    settings = attrs.evolve(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     journal = open_journal(project, read_only=options.dry_run)
     runs = plan(journal, project.state_dir, settings, options.batch)
     compacted = False

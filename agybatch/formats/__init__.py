@@ -14,9 +14,8 @@ of a stream, from output that may hold progress noise on stderr.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Optional
-
-import attrs
 
 from ..states import Outcome
 from ._json import json_lines, last_json_object, one_line
@@ -29,7 +28,7 @@ __all__ = [
 from ..states import AUTO, EXIT_CODE  # noqa: E402  (``result`` values that are not formats)
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class ModelUsage:
     """What one model of one attempt used, normalised across CLIs.
 
@@ -54,7 +53,7 @@ class ModelUsage:
     cost_usd: Optional[float] = None
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Judgement:
     """A format's verdict on one attempt.
 

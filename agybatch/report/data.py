@@ -15,16 +15,15 @@ import json
 import os
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Optional
-
-import attrs
 
 #: Lines of a failed job's log shown in the HTML page and JUnit ``system-out``.
 TAIL_LINES = 40
 TAIL_BYTES = 64 * 1024
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Attempt:
     """An earlier attempt of a retried task, from the journal's events (times are epoch seconds)."""
 
@@ -35,7 +34,7 @@ class Attempt:
     job_id: Optional[str] = None
 
 
-@attrs.define
+@dataclass
 class Report:
     """A run summary plus what reports show beside it.
 
@@ -51,12 +50,12 @@ class Report:
     """
 
     summary: object
-    usual: dict = attrs.field(factory=dict)
-    attempts: dict = attrs.field(factory=dict)
+    usual: dict = field(default_factory=dict)
+    attempts: dict = field(default_factory=dict)
     unfinished: bool = False
     logs_removed: bool = False
     host: str = ""
-    generated_at: float = attrs.field(factory=time.time)
+    generated_at: float = field(default_factory=time.time)
 
     @property
     def state(self) -> str:

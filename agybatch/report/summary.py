@@ -23,9 +23,8 @@ or a verdict (``"ok"``, ``"partial"``, ``"wipeout"``, ``"interrupted"``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable, Optional
-
-import attrs
 
 from ..model import OUTCOME_ORDER, Outcome
 from ..units import format_duration, format_tokens, format_usd, printable
@@ -38,7 +37,7 @@ def plain(text: str, key: Optional[str] = None, bold: bool = False) -> str:
     return text
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Item:
     """One task that did not succeed, as every summary lists it.
 

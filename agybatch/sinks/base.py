@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
-
-import attrs
 
 _TEMPLATE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|(\{[^}]*\}?))")
 
@@ -112,7 +111,7 @@ def redact(text: str, secrets) -> str:
     return text
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class SinkContext:
     """Where a sink runs: the project root, the batch folder and the state folder.
 

@@ -8,11 +8,11 @@ rendered as data: control characters are escaped, Markdown is fenced.
 """
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Optional
-
-import attrs
 
 from ..units import printable
 
@@ -38,7 +38,7 @@ def code(text) -> str:
     return _code(text)
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Failure:
     """One task that did not succeed, as a notification lists it."""
 
@@ -53,10 +53,10 @@ class Failure:
     usual_s: Optional[float] = None
 
     def to_json(self) -> dict:
-        return attrs.asdict(self)
+        return dataclasses.asdict(self)
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Notification:
     """What every sink receives; ``to_json()`` is what ``webhook`` and ``command`` send.
 
@@ -87,7 +87,7 @@ class Notification:
     summary: Optional[dict] = None
     sinks: tuple = ()
     host: str = ""
-    created_at: float = attrs.field(factory=time.time)
+    created_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict:
         from ..units import iso

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
-
-import attrs
+from dataclasses import dataclass, field
 
 from .notification import EVENTS
 
@@ -32,12 +31,12 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 FALLS_BACK = ("stalled", "rate_limited", "budget")
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Routing:
     """A validated ``[notify]`` table."""
 
-    routes: dict = attrs.field(factory=dict)  #: event -> tuple of sink names
-    sinks: dict = attrs.field(factory=dict)  #: sink name -> (type name, options without ``type``)
+    routes: dict = field(default_factory=dict)  #: event -> tuple of sink names
+    sinks: dict = field(default_factory=dict)  #: sink name -> (type name, options without ``type``)
 
     def targets(self, event: str, verdict: str) -> tuple:
         """The sink names for ``event`` (``stalled`` falls back to the verdict's route)."""

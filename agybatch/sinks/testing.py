@@ -13,16 +13,16 @@ Only ``127.0.0.1`` is ever bound. Imported by tests, never by agybatch itself.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import attrs
 
-
-@attrs.frozen
+@dataclass(frozen=True)
 class Request:
     """One request the receiver got."""
 
@@ -120,7 +120,7 @@ def sample_notification(event: str = "partial", **changes):
     elif event == "ok":
         tasks = tasks[:1]
     summary = RunSummary("20261126-020000-abcd", "nightly", "local", now - 3720, now, tasks)
-    return attrs.evolve(from_summary(summary), **changes)
+    return dataclasses.replace(from_summary(summary), **changes)
 
 
 def make_sink(factory, options: dict, folder: Path, name: str = "test", env=None):

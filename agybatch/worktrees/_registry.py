@@ -11,10 +11,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-
-import attrs
 
 from ._git import WorktreeError, environment, git, out, version
 
@@ -29,7 +28,7 @@ _OPERATIONS = {
 }
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Entry:
     """One linked worktree as ``git worktree list`` shows it."""
 
@@ -39,7 +38,7 @@ class Entry:
     locked: Optional[str]  #: the lock's reason ("" for none given), None when not locked
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Inside:
     """What a look inside a worktree's folder found."""
 

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-
-import attrs
 
 from . import _registry as registry
 from ._git import WorktreeError, git, out
 from .names import BRANCH_PREFIX
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Leftover:
     """A branch or a worktree a run left behind.
 

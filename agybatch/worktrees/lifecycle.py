@@ -1,15 +1,25 @@
 """A task's worktree: added before the task runs, concluded after it ends, whatever its outcome."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import attrs
-
 from . import _registry as registry
-from ._git import ATTEMPTS, TIMEOUT, WorktreeError, environment, git, out, pause, require, shorten
+from ._git import (
+    ATTEMPTS,
+    TIMEOUT,
+    WorktreeError,
+    environment,
+    git,
+    out,
+    pause,
+    require,
+    shorten,
+)
 from .names import check_branch
 
 #: Author and committer of the commits :func:`conclude` makes, unless told otherwise.
@@ -19,7 +29,7 @@ _IDENTITY = re.compile(r"\s*([^<>\n]*?)\s*<([^<>\s]+)>\s*")
 _COMMIT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg")
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Diffstat:
     """Files changed, lines inserted and lines deleted between two commits (a binary file counts as a file)."""
 
@@ -28,7 +38,7 @@ class Diffstat:
     deletions: int = 0
 
 
-@attrs.frozen
+@dataclass(frozen=True)
 class Concluded:
     """What :func:`conclude` did with a task's worktree.
 
@@ -178,7 +188,7 @@ def conclude(repo, path, branch: str, base_commit: str, message: str, author: st
     try:
         registry.relock(repo, path, entry.locked, registry.REMOVING)
     except WorktreeError as err:
-        return attrs.evolve(_settled(repo, branch, base_commit), worktree=path, error=str(err))
+        return dataclasses.replace(_settled(repo, branch, base_commit), worktree=path, error=str(err))
     return _removed(repo, path, branch, base_commit, registry.remove)
 
 
@@ -253,7 +263,7 @@ def _removed(repo, path, branch, base, removal) -> Concluded:
     try:
         removal(repo, path)
     except WorktreeError as err:
-        return attrs.evolve(answer, worktree=path, error=f"saved, but the worktree could not be removed: {err}")
+        return dataclasses.replace(answer, worktree=path, error=f"saved, but the worktree could not be removed: {err}")
     return answer
 
 
