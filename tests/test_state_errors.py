@@ -42,33 +42,6 @@ def _open_journal(folder, results):
         results.put(repr(exc))
 
 
-def test_processes_racing_to_create_the_journal_all_succeed(tmp_path):
-    # Several launches on a fresh state folder race to switch it to WAL; none may fail.
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    failures = []
-    for round_ in range(15):
-        results = ctx.Queue()
-        procs = [ctx.Process(target=_open_journal, args=(tmp_path / str(round_), results)) for _ in range(3)]
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join(30)
-        failures += [r for r in (results.get(timeout=5) for _ in procs) if r != "ok"]
-    assert failures == []
-
-
-
-def test_a_journal_created_but_not_yet_laid_out_reads_as_empty(project):
-    # The instant after a runner creates journal.sqlite and before its tables exist.
-    project.state.mkdir()
-    (project.state / "journal.sqlite").touch()
-    result = project.run("history", "--json")
-    assert result.code == 0, result
-    assert result.json()["runs"] == []
-
-
 def _read_journal(folder, results):
     from agybatch.journal import Journal
 
@@ -81,24 +54,46 @@ def _read_journal(folder, results):
         results.put(repr(exc))
 
 
-def test_readers_racing_a_runner_that_creates_the_journal_all_succeed(tmp_path):
-    # `logs -f` or `status --watch` started just before `run`: they open the journal while it is made.
+def _race(targets: list, folder) -> list:
+    """Run each ``target(folder, results)`` in a process of its own, all at once; what went wrong."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(folder, results)) for target in targets]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(30)
+    return [r for r in (results.get(timeout=5) for _ in procs) if r != "ok"]
+
+
+def test_processes_racing_to_create_the_journal_all_succeed(tmp_path):
+    # Several launches on a fresh state folder race to switch it to WAL; none may fail.
+    failures = []
+    for round_ in range(15):
+        failures += _race([_open_journal] * 3, tmp_path / str(round_))
+    assert failures == []
+
+
+def test_a_journal_created_but_not_yet_laid_out_reads_as_empty(project):
+    # The instant after a runner creates journal.sqlite and before its tables exist.
+    project.state.mkdir()
+    (project.state / "journal.sqlite").touch()
+    result = project.run("history", "--json")
+    assert result.code == 0, result
+    assert result.json()["runs"] == []
+
+
+def test_readers_racing_a_runner_that_creates_the_journal_all_succeed(tmp_path):
+    # `logs -f` or `status --watch` started just before `run`: they open the journal while it is made.
     failures = []
     for round_ in range(10):
         folder = tmp_path / str(round_)
         folder.mkdir()
-        results = ctx.Queue()
-        procs = [ctx.Process(target=_open_journal, args=(folder, results))]
-        procs += [ctx.Process(target=_read_journal, args=(folder, results)) for _ in range(2)]
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join(30)
-        failures += [r for r in (results.get(timeout=5) for _ in procs) if r != "ok"]
+        failures += _race([_open_journal, _read_journal, _read_journal], folder)
     assert failures == []
+
 
 #: The journal as the first release wrote it: no retries, no joined_at, no ledger of attempts.
 FIRST_SCHEMA = """
