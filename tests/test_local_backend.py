@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -317,3 +319,20 @@ def test_two_batches_running_at_once_each_get_their_own_supervisor(project, wait
         ends = [r for r in map(json.loads, lines) if r["event"] == "ended"]
         assert sorted(e["job"] for e in ends) == sorted(t["job_id"] for t in data["tasks"])
         assert {e["job"]: e["state"] for e in ends} == {t["job_id"]: t["state"] for t in data["tasks"]}
+
+
+def test_the_supervisor_writes_no_bytecode_where_the_runner_is_told_not_to(project, tmp_path):
+    # The supervisor runs under -I, which ignores PYTHONDONTWRITEBYTECODE; the runner passes it on.
+    import agybatch
+
+    copy = tmp_path / "site" / "agybatch"
+    shutil.copytree(Path(agybatch.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    project.batch("b", task("a", ["true"]) + task("b", ["true"]))
+    project.env = {k: v for k, v in project.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    told = project.run("run", "b", "--json", env={"PYTHONPATH": str(copy.parent), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert told.code == 0, told
+    assert [t["outcome"] for t in told.json()["tasks"]] == ["succeeded", "succeeded"]
+    assert list(copy.rglob("*.pyc")) == []
+    untold = project.run("run", "b", "-q", env={"PYTHONPATH": str(copy.parent)})
+    assert untold.code == 0, untold
+    assert (copy / "backends" / "__pycache__").is_dir(), "the copy is what ran"

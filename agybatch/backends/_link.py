@@ -28,7 +28,8 @@ class SupervisorLink:
         req_r, self.requests = os.pipe()
         self.replies, rep_w = os.pipe()
         folder = os.path.dirname(os.path.abspath(_supervisor.__file__))
-        argv = [sys.executable, "-I", "-S", "-c", _supervisor.BOOT, folder, os.path.abspath(events_path)]
+        argv = [sys.executable, "-I", "-S", *_bytecode_options(), "-c", _supervisor.BOOT, folder,
+                os.path.abspath(events_path)]
         try:
             self.pid = os.posix_spawn(
                 sys.executable, argv, dict(os.environ),
@@ -119,3 +120,11 @@ class SupervisorLink:
             if time.monotonic() >= end:
                 return
             time.sleep(0.005)
+
+
+def _bytecode_options() -> list:
+    """This interpreter's bytecode settings as options: ``-I`` makes the supervisor ignore ``PYTHON*`` variables."""
+    options = ["-B"] if sys.dont_write_bytecode else []
+    if sys.pycache_prefix:
+        options += ["-X", f"pycache_prefix={sys.pycache_prefix}"]
+    return options

@@ -50,12 +50,13 @@ import time
 
 if __package__:
     from ._joboutput import CappedLog
-else:  # started by BOOT, with this folder first on sys.path
+else:  # started by BOOT, with this folder last on sys.path
     from _joboutput import CappedLog
 
-#: What ``python -I -S -c BOOT FOLDER EVENTS`` runs: this module imported from FOLDER, whose bytecode is
-#: cached like any module's (a script given by path is compiled at every start), then :func:`main`.
-BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import _supervisor; _supervisor.main(sys.argv[2])"
+#: What ``python -I -S -c BOOT FOLDER EVENTS`` runs: this module imported from FOLDER, after the
+#: standard library (so no file here can shadow it), with its bytecode cached like any module's
+#: (a script given by path is compiled at every start); then :func:`main`.
+BOOT = "import sys; sys.path.append(sys.argv[1]); import _supervisor; _supervisor.main(sys.argv[2])"
 
 #: Name endings of a job's files next to each other in the jobs folder.
 LOG, CANCEL = ".log", ".cancel"
