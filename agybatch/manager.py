@@ -6,6 +6,7 @@ command needs it.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -103,18 +104,24 @@ def _register_module(pm, name: str, origins) -> None:
     origins[name] = f"module ({getattr(module, '__file__', name)})"
 
 
+class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
+    """Loads ``batchconf.py`` without writing ``__pycache__`` into the batch folder (modules it imports
+    are cached as usual)."""
+
+    def set_data(self, path, data, *, _mode=0o666) -> None:
+        pass
+
+
 def _register_file(pm, path: Path, origins) -> None:
     module_name = f"agybatch_batchconf_{abs(hash(str(path)))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    loader = _NoBytecodeLoader(module_name, str(path))
+    spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
     module = importlib.util.module_from_spec(spec)
-    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the batch folder
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         line = _line_in(exc, path)
         raise UsageError(f"{path}{':' + str(line) if line else ''}: plugin failed to load: {_brief(exc)}") from None
-    finally:
-        sys.dont_write_bytecode = dont_write
     sys.modules[module_name] = module
     pm.register(module, "batchconf")
     origins["batchconf"] = f"local ({path})"

@@ -60,13 +60,18 @@ def test_batchconf_sees_every_hook_after_the_journal(project):
     assert log[-1] == ["end", 2]
 
 
-def test_loading_batchconf_writes_no_bytecode_into_the_batch_folder(project):
-    folder = project.batch("b", BATCH, **{"batchconf.py": RECORDER})
+def test_loading_batchconf_writes_no_bytecode_into_the_batch_folder(project, tmp_path):
+    # What batchconf.py imports is cached as usual: only the batch folder is left alone.
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "helper.py").write_text("NAME = 'helper'\n")
+    folder = project.batch("b", BATCH, **{"batchconf.py": "import helper\n" + RECORDER})
     project.env = {k: v for k, v in project.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    result = project.run("run", "b", env={"HOOK_LOG": str(project.root / "hooks.log")})
+    result = project.run("run", "b", env={"HOOK_LOG": str(project.root / "hooks.log"), "PYTHONPATH": str(library)})
     assert result.code == 2, result
     assert hook_log(project)[-1] == ["end", 2], "batchconf.py was loaded"
     assert sorted(p.name for p in folder.iterdir()) == ["batch.toml", "batchconf.py"]
+    assert [p.name.split(".")[0] for p in (library / "__pycache__").iterdir()] == ["helper"]
 
 
 def test_dash_p_loads_a_module_and_no_blocks_builtins(project, tmp_path):
