@@ -69,7 +69,7 @@ def settings_or_defaults(tables: dict) -> dict:
 
 class Usual:
     """A label's usual value: the median of ``runs`` earlier values. (A plain class: ``agybatch
-    history`` should not pay for building attrs or named tuple classes.)"""
+    history`` should not pay for building dataclasses or named tuple classes.)"""
 
     __slots__ = ("median", "runs")
 

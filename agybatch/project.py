@@ -31,8 +31,8 @@ def load_toml(path: Path) -> dict:
 class Project:
     """A project: its root folder, its ``[tool.agybatch]`` settings and its state folder.
 
-    A plain class rather than an attrs one: every command loads the project,
-    and commands that only read the journal should not pay for attrs.
+    A plain class rather than a dataclass: every command loads the project, and
+    commands that only read the journal should not pay for building dataclasses.
     """
 
     __slots__ = ("root", "settings", "settings_path")

@@ -1,6 +1,6 @@
 """The enums every command knows: exit codes, job states and task outcomes.
 
-They live apart from :mod:`agybatch.model` (which needs ``attrs``) so that
+They live apart from :mod:`agybatch.model` (which builds dataclasses) so that
 commands that only read the journal start fast; ``agybatch.model`` exports
 them too.
 """
